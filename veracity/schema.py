@@ -1,0 +1,169 @@
+"""The canonical person record and every output table, declared once.
+
+Readers, writers, the SQL layer, the CDK catalog and the docs all derive their
+columns from the declarations here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def empty(self) -> pa.Table:
+        return self.arrow_schema.empty_table()
+
+
+STR = pa.string()
+
+# Canonical fields a source config may map (see sources/*.yaml). Every one is optional.
+CANONICAL_FIELDS: dict[str, str] = {
+    "first_name": "Forename as given",
+    "middle_names": "Middle names, space separated",
+    "last_name": "Surname",
+    "full_name": "A single name field, split into first/middle/last names",
+    "aliases": "Other names the person is known by",
+    "date_of_birth": "Date of birth",
+    "birth_year": "Year of birth when only a year or an age is known",
+    "sex": "Sex as recorded (M, F or U)",
+    "address": "Address lines, joined",
+    "town": "Post town",
+    "postcode": "UK postcode",
+    "phone": "Telephone number",
+    "email": "Email address",
+    "pnc_id": "Police National Computer id (YY/NNNNNNNC)",
+    "cro_number": "Criminal Records Office number (NNNNNN/YYC)",
+    "ni_number": "National Insurance number",
+    "driving_licence": "DVLA driving licence number",
+    "other_id": "An identifier shared with other sources that is none of the named ones",
+}
+
+_KEYS = (
+    Column("source_system", STR, "Source system the record came from"),
+    Column("batch_id", STR, "Landing batch the record arrived in"),
+    Column("source_record_id", STR, "The source system's own key for the record"),
+)
+
+CLEAN_PERSON = Table(
+    "clean_person",
+    "One standardised row per accepted source record",
+    _KEYS
+    + (
+        Column("unique_id", STR, "source_system:source_record_id, unique across sources"),
+        Column("extracted_at", pa.timestamp("us", tz="UTC"), "When the source extracted the batch"),
+        Column("first_name", STR, "Forename, upper case ASCII"),
+        Column("middle_names", STR, "Middle names, upper case ASCII"),
+        Column("last_name", STR, "Surname, upper case ASCII"),
+        Column("aliases", STR, "Other names, '|' separated, upper case ASCII"),
+        Column("date_of_birth", pa.date32(), "Date of birth; null when unknown or invalid"),
+        Column("birth_year", pa.int32(), "Year of birth, from the date of birth or an age"),
+        Column("sex", STR, "M, F or null"),
+        Column("address", STR, "Address lines, upper case, single spaced"),
+        Column("town", STR, "Post town, upper case"),
+        Column("postcode", STR, "UK postcode normalised as 'OUT IN'; null when invalid"),
+        Column("phone", STR, "Telephone number in E.164"),
+        Column("email", STR, "Email, lower case"),
+        Column("pnc_id", STR, "PNC id with a valid check letter"),
+        Column("cro_number", STR, "CRO number"),
+        Column("ni_number", STR, "National Insurance number with a valid prefix"),
+        Column("driving_licence", STR, "Driving licence number"),
+        Column("other_id", STR, "Other shared identifier"),
+        Column("quality_flags", STR, "';' separated field problems found while scrubbing"),
+    ),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Source rows that were rejected, with the reason and the raw row as received",
+    _KEYS
+    + (
+        Column("line_number", pa.int64(), "1-based line (or record) number in the extract"),
+        Column("reason_codes", STR, "';' separated reason codes"),
+        Column("raw_record", STR, "The row as received"),
+    ),
+)
+
+PERSON = Table(
+    "person",
+    "One golden record per resolved person",
+    (
+        Column("person_id", STR, "Stable person id"),
+        Column("first_name", STR, "Most frequent forename"),
+        Column("last_name", STR, "Most frequent surname"),
+        Column("date_of_birth", pa.date32(), "Most frequent date of birth"),
+        Column("sex", STR, "Most frequent sex"),
+        Column("postcode", STR, "Postcode of the most recent record"),
+        Column("pnc_id", STR, "PNC id"),
+        Column("ni_number", STR, "National Insurance number"),
+        Column("record_count", pa.int64(), "Source records resolved to this person"),
+        Column("source_systems", STR, "';' separated systems holding this person"),
+        Column("first_seen", pa.timestamp("us", tz="UTC"), "Earliest extract holding the person"),
+        Column("last_seen", pa.timestamp("us", tz="UTC"), "Latest extract holding the person"),
+    ),
+)
+
+PERSON_XREF = Table(
+    "person_xref",
+    "Every source record and the person it resolved to",
+    (
+        Column("source_system", STR, "Source system"),
+        Column("source_record_id", STR, "Source record id"),
+        Column("person_id", STR, "Person the record resolved to"),
+        Column("match_probability", pa.float64(), "Strongest link into its person; 1 for singletons"),
+    ),
+)
+
+MATCH_PAIRS = Table(
+    "match_pairs",
+    "Scored record pairs above the review floor, with the evidence for each",
+    (
+        Column("unique_id_l", STR, "Left record"),
+        Column("unique_id_r", STR, "Right record"),
+        Column("match_weight", pa.float64(), "Total match weight"),
+        Column("match_probability", pa.float64(), "Match probability"),
+        Column("evidence", STR, "JSON: per-comparison level and match weight"),
+    ),
+)
+
+RUN_STATS = Table(
+    "run_stats",
+    "What each run did",
+    (
+        Column("run_id", STR, "Run id"),
+        Column("started_at", pa.timestamp("us", tz="UTC"), "Start"),
+        Column("finished_at", pa.timestamp("us", tz="UTC"), "End"),
+        Column("source_system", STR, "Source system, or '*' for the run's totals"),
+        Column("batches", pa.int64(), "Batches scrubbed in this run"),
+        Column("records_in", pa.int64(), "Rows received"),
+        Column("records_clean", pa.int64(), "Rows accepted"),
+        Column("records_quarantined", pa.int64(), "Rows rejected"),
+        Column("persons", pa.int64(), "Persons resolved (totals row only)"),
+        Column("pairs_scored", pa.int64(), "Pairs scored by the model (totals row only)"),
+    ),
+)
+
+CURATED_TABLES: dict[str, Table] = {
+    t.name: t for t in (PERSON, PERSON_XREF, MATCH_PAIRS, CLEAN_PERSON, QUARANTINE, RUN_STATS)
+}

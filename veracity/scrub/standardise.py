@@ -1,0 +1,169 @@
+"""Field standardisers: functions from an Arrow array of raw strings to a clean array.
+
+Each returns (values, problem) where ``problem`` is a boolean array marking rows
+whose non-empty input was invalid and so was nulled: the scrub turns those into
+quality flags. Records are never rejected for a field problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from veracity import uk
+
+TITLES = r"^(MR|MRS|MS|MISS|MX|DR|REV|SIR|DAME|LADY|LORD)\s+"
+SUFFIXES = r"\s+(JR|JNR|JUNIOR|SR|SNR|SENIOR|II|III|IV)$"
+PLACEHOLDER_DOBS = (date(1900, 1, 1), date(1901, 1, 1), date(1800, 1, 1))
+MAX_AGE_YEARS = 120
+
+
+def _blank_to_null(arr: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def ascii_upper(arr: pa.Array) -> pa.Array:
+    """Unicode-normalise, transliterate accents away, upper-case, single-space."""
+    arr = pc.utf8_normalize(arr, "NFKD")
+    arr = pc.replace_substring_regex(arr, r"[^\x00-\x7f]", "")
+    arr = pc.utf8_upper(arr)
+    arr = pc.replace_substring_regex(arr, r"\s+", " ")
+    return _blank_to_null(pc.utf8_trim_whitespace(arr))
+
+
+def name(arr: pa.Array) -> pa.Array:
+    """Names: letters and single spaces only; titles and suffixes removed."""
+    arr = ascii_upper(arr)
+    arr = pc.replace_substring_regex(arr, r"'", "")
+    arr = pc.replace_substring_regex(arr, r"[^A-Z ]+", " ")
+    arr = pc.replace_substring_regex(arr, r"\s+", " ")
+    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.replace_substring_regex(arr, TITLES, "")
+    arr = pc.replace_substring_regex(arr, SUFFIXES, "")
+    return _blank_to_null(arr)
+
+
+def first_token(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """'JOHN PAUL' -> ('JOHN', 'PAUL'); middle is null when there is one token."""
+    first = _blank_to_null(pc.replace_substring_regex(arr, r" .*$", ""))
+    rest = _blank_to_null(pc.replace_substring_regex(arr, r"^[^ ]+ ?", ""))
+    return first, rest
+
+
+def split_full_name(raw: pa.Array, order: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Split a single name field into (first, middle, last) standardised names."""
+    firsts, middles, lasts = [], [], []
+    for value in raw.to_pylist():
+        if not value:
+            firsts.append(None), middles.append(None), lasts.append(None)
+            continue
+        if order == "surname_first":
+            if "," in value:
+                last, _, given = value.partition(",")
+            else:
+                last, _, given = value.strip().partition(" ")
+        else:
+            given, _, last = value.strip().rpartition(" ")
+        firsts.append(given), lasts.append(last), middles.append(None)
+    given = name(pa.array(firsts, pa.string()))
+    first, middle = first_token(given)
+    return first, middle, name(pa.array(lasts, pa.string()))
+
+
+def dates(arr: pa.Array, formats: tuple[str, ...], extracted: date) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Parse with each format in turn. Returns (dates, unparseable, implausible).
+
+    Placeholders (01/01/1900), future dates and ages over 120 are nulled and flagged
+    as implausible rather than trusted.
+    """
+    arr = pc.utf8_trim_whitespace(arr)
+    parsed = pa.nulls(len(arr), pa.timestamp("s"))
+    for fmt in formats:
+        attempt = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        parsed = pc.coalesce(parsed, attempt)
+    as_date = pc.cast(parsed, pa.date32())
+    unparseable = pc.and_(pc.is_valid(arr), pc.is_null(as_date))
+    earliest = date(extracted.year - MAX_AGE_YEARS, extracted.month, min(extracted.day, 28))
+    placeholder = pc.is_in(as_date, value_set=pa.array(PLACEHOLDER_DOBS, pa.date32()))
+    implausible = pc.or_(
+        placeholder,
+        pc.or_(pc.greater(as_date, pa.scalar(extracted, pa.date32())), pc.less(as_date, pa.scalar(earliest, pa.date32()))),
+    )
+    implausible = pc.fill_null(implausible, False)
+    clean = pc.if_else(implausible, pa.scalar(None, pa.date32()), as_date)
+    return clean, pc.fill_null(unparseable, False), implausible
+
+
+def birth_year_from(arr: pa.Array, kind: str, extracted: date) -> tuple[pa.Array, pa.Array]:
+    """A birth year from a year column or an age at extraction (approximate by a year)."""
+    numbers = pc.cast(
+        pc.if_else(pc.match_substring_regex(arr, r"^\s*\d{1,4}\s*$"), pc.utf8_trim_whitespace(arr), pa.scalar(None, pa.string())),
+        pa.int32(),
+    )
+    years = pc.subtract(pa.scalar(extracted.year, pa.int32()), numbers) if kind == "age" else numbers
+    plausible = pc.and_(
+        pc.greater_equal(years, extracted.year - MAX_AGE_YEARS), pc.less_equal(years, extracted.year)
+    )
+    clean = pc.if_else(pc.fill_null(plausible, False), years, pa.scalar(None, pa.int32()))
+    problem = pc.and_(pc.is_valid(arr), pc.is_null(clean))
+    return clean, pc.fill_null(problem, False)
+
+
+DEFAULT_SEX_VALUES = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}
+
+
+def sex(arr: pa.Array, values: dict[str, str]) -> tuple[pa.Array, pa.Array]:
+    mapping = {k.strip().upper(): v.strip().upper() for k, v in (values or {}).items()}
+    mapping = mapping or DEFAULT_SEX_VALUES
+    out = [mapping.get(v.strip().upper()) if v else None for v in arr.to_pylist()]
+    out = [v if v in ("M", "F") else None for v in out]
+    clean = pa.array(out, pa.string())
+    return clean, pc.and_(pc.is_valid(arr), pc.is_null(clean))
+
+
+def with_rule(rule: Callable[[str | None], str | None]) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
+    """Lift a scalar rule from veracity.uk over an array."""
+
+    def apply(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        clean = pa.array([rule(v) for v in arr.to_pylist()], pa.string())
+        return clean, pc.and_(pc.is_valid(arr), pc.is_null(clean))
+
+    return apply
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = value.strip().lower()
+    return v if _EMAIL.match(v) else None
+
+
+def free_postcode(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Postcodes with UK validation turned off: upper case, single spaced, kept as given."""
+    return ascii_upper(arr), pa.array([False] * len(arr))
+
+
+postcode = with_rule(uk.normalise_postcode)
+phone = with_rule(uk.normalise_uk_phone)
+pnc_id = with_rule(uk.normalise_pnc_id)
+cro_number = with_rule(uk.normalise_cro_number)
+ni_number = with_rule(uk.normalise_ni_number)
+driving_licence = with_rule(uk.normalise_driving_licence)
+email = with_rule(_email)
+
+IDENTIFIER_RULES = {
+    "postcode": postcode,
+    "phone": phone,
+    "email": email,
+    "pnc_id": pnc_id,
+    "cro_number": cro_number,
+    "ni_number": ni_number,
+    "driving_licence": driving_licence,
+}
