@@ -49,7 +49,7 @@ def _record_ids(raw: pa.Table, config: SourceConfig) -> pa.Array:
     return pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids).combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
-def _quarantine_rows(source: str, batch_id: str, rows: list[tuple[str | None, int, str, str]]) -> pa.Table:
+def quarantine_rows(source: str, batch_id: str, rows: list[tuple[str | None, int, str, str]]) -> pa.Table:
     return pa.table(
         {
             "source_system": [source] * len(rows),
@@ -73,7 +73,7 @@ def scrub_batch(data: bytes, config: SourceConfig, batch_id: str, extracted_at: 
         extract = read_extract(data, config)
     except ExtractError as exc:
         message = f"{config.name}/{batch_id}: {exc}"
-        q = _quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)])
+        q = quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)])
         return ScrubResult(config.name, batch_id, 1, CLEAN_PERSON.empty(), q, batch_error=message)
     return scrub_extract(extract, config, batch_id, extracted_at)
 
@@ -100,7 +100,7 @@ def scrub_extract(extract: RawExtract, config: SourceConfig, batch_id: str, extr
     good = raw.filter(mask)
     clean = standardise(good, pc.filter(ids, mask), config, batch_id, extracted_at)
     rejected.sort(key=lambda r: r[1])
-    quarantine = _quarantine_rows(config.name, batch_id, rejected)
+    quarantine = quarantine_rows(config.name, batch_id, rejected)
     return ScrubResult(config.name, batch_id, rows_in, clean, quarantine)
 
 

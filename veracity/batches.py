@@ -1,0 +1,80 @@
+"""Landing batches: discovery, manifest checks and the ledger of what was processed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from veracity.lake import Lake
+
+MANIFEST = "manifest.json"
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+
+@dataclass(frozen=True)
+class Batch:
+    source: str
+    batch_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.batch_id}"
+
+
+@dataclass
+class CheckedBatch:
+    batch: Batch
+    extracted_at: datetime | None
+    data: bytes | None
+    problem: str | None  # why the batch as a whole is rejected, if it is
+
+
+def landed_batches(lake: Lake) -> list[Batch]:
+    return [Batch(s, b) for s in lake.list_dirs("landing") for b in lake.list_dirs("landing", s)]
+
+
+def processed(lake: Lake, batch: Batch) -> bool:
+    return lake.exists("state", "batches", batch.source, f"{batch.batch_id}.json")
+
+
+def record_processed(lake: Lake, batch: Batch, entry: dict) -> None:
+    lake.write_json(entry, "state", "batches", batch.source, f"{batch.batch_id}.json")
+
+
+def ledger(lake: Lake) -> list[dict]:
+    return [
+        lake.read_json("state", "batches", s, f)
+        for s in lake.list_dirs("state", "batches")
+        for f in lake.list_files("state", "batches", s)
+        if f.endswith(".json")
+    ]
+
+
+def check(lake: Lake, batch: Batch) -> CheckedBatch:
+    """Read a batch's manifest and extract, and check one against the other."""
+    parts = ("landing", batch.source, batch.batch_id)
+    if not lake.exists(*parts, MANIFEST):
+        return CheckedBatch(batch, None, None, "missing_manifest")
+    try:
+        manifest = lake.read_json(*parts, MANIFEST)
+        files = manifest["files"]
+        extracted_at = datetime.fromisoformat(manifest["extracted_at"])
+        version = manifest.get("schema_version")
+    except (ValueError, KeyError, TypeError) as exc:
+        return CheckedBatch(batch, None, None, f"bad_manifest: {exc}")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        return CheckedBatch(batch, extracted_at, None, f"unsupported_schema_version: {version}")
+    if manifest.get("source") != batch.source:
+        return CheckedBatch(batch, extracted_at, None, f"manifest_source_mismatch: {manifest.get('source')}")
+    if len(files) != 1:
+        return CheckedBatch(batch, extracted_at, None, "manifest_must_list_one_extract")
+    name = files[0]["name"]
+    if not lake.exists(*parts, name):
+        return CheckedBatch(batch, extracted_at, None, f"missing_extract: {name}")
+    data = lake.read_bytes(*parts, name)
+    if not data:
+        return CheckedBatch(batch, extracted_at, data, "empty_extract")
+    if hashlib.sha256(data).hexdigest() != files[0].get("sha256"):
+        return CheckedBatch(batch, extracted_at, data, "checksum_mismatch")
+    return CheckedBatch(batch, extracted_at, data, None)

@@ -1,0 +1,199 @@
+"""The ``veracity`` command line: a thin shell over the core package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from veracity import __version__
+from veracity.errors import VeracityError
+from veracity.lake import Lake
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _progress(message: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from veracity.synthetic import generate
+
+    lake = Lake.open(args.lake, create=True)
+    if lake.exists("landing") and lake.list_dirs("landing"):
+        raise VeracityError(f"{lake.display('landing')} already holds extracts; use an empty lake")
+    started = time.monotonic()
+    summary = generate(lake, args.people, args.seed)
+    _progress(
+        f"generated {summary.records:,} records for {summary.people:,} people across "
+        f"{len(summary.records_per_system)} systems in {time.monotonic() - started:.1f}s -> {lake.display('landing')}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from veracity.pipeline import run
+
+    lake = Lake.open(args.lake)
+    summary = run(lake, args.sources, progress=_progress)
+    if summary is None:
+        _progress("no new batches in landing; the published snapshot is unchanged")
+        return 0
+    t = summary.totals
+    out.print(
+        f"run {summary.run_id}: {t.records_in:,} records in, {t.records_clean:,} clean, "
+        f"{t.records_quarantined:,} quarantined; {summary.records_resolved:,} records -> "
+        f"{summary.persons:,} persons"
+    )
+    for problem in t.rejected_batches:
+        console.print(f"[yellow]batch rejected[/yellow] {problem}")
+    return 0
+
+
+def _write_table(table: pa.Table, path: str) -> None:
+    if path.endswith(".parquet"):
+        pq.write_table(table, path)
+    elif path.endswith(".csv"):
+        pacsv.write_csv(_neutralise_formulas(table), path)
+    else:
+        raise VeracityError(f"--out {path}: use a .csv or .parquet file name")
+
+
+def _neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Prefix text that a spreadsheet would run as a formula (CSV injection) with a quote."""
+    import pyarrow.compute as pc
+
+    columns = []
+    for col in table.columns:
+        if pa.types.is_string(col.type):
+            col = pc.replace_substring_regex(col, r"^([=+\-@\t\r])", r"'\1")
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from veracity.sql import query
+
+    lake = Lake.open(args.lake)
+    table = query(lake, args.query)
+    if args.out:
+        _write_table(table, args.out)
+        _progress(f"wrote {table.num_rows:,} rows to {args.out}")
+        return 0
+    grid = RichTable(*table.column_names, show_lines=False)
+    for row in table.slice(0, args.limit).to_pylist():
+        grid.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(grid)
+    if table.num_rows > args.limit:
+        console.print(f"{table.num_rows:,} rows; showing {args.limit}. Use --out FILE.csv for all.")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from veracity.evaluate import evaluate
+
+    result = evaluate(Lake.open(args.lake))
+    if args.json:
+        out.print_json(json.dumps(result.as_dict()))
+        return 0
+    out.print(_evaluation_text(result))
+    return 0
+
+
+def _evaluation_text(result) -> str:
+    return (
+        f"records {result.records:,}; true persons {result.true_persons:,}; predicted persons {result.predicted_persons:,}\n"
+        f"pairwise  precision {result.pairwise.precision:.4f}  recall {result.pairwise.recall:.4f}  F1 {result.pairwise.f1:.4f}\n"
+        f"B-cubed   precision {result.bcubed.precision:.4f}  recall {result.bcubed.recall:.4f}  F1 {result.bcubed.f1:.4f}"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from veracity.demo import run_demo
+
+    summary = run_demo(args.lake, people=args.people, seed=args.seed, progress=_progress)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veracity",
+        description="Resolve police person records from many source systems into one trusted view.",
+    )
+    parser.add_argument("--version", action="version", version=f"veracity {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lake_help = "lake root: a local directory or s3://bucket/prefix (AWS_ENDPOINT_URL is honoured)"
+
+    p = sub.add_parser("generate", help="write synthetic extracts for the eleven systems, with ground truth")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--people", type=_positive_int, default=1000, help="people in the population (default 1000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("run", help="scrub, match and publish every batch in landing not yet processed")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--sources", default=None, help="directory of source configs (default: the repo's sources/)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sql", help="run Athena-dialect SQL over the published snapshot")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--out", help="write all rows to FILE.csv or FILE.parquet instead of printing")
+    p.add_argument("--limit", type=_positive_int, default=50, help="rows to print (default 50)")
+    p.add_argument("query", help='SQL, e.g. "SELECT count(*) FROM person"')
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("evaluate", help="precision, recall and F1 of person_xref against the ground truth")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="generate, run and evaluate on a fresh synthetic lake, then summarise")
+    p.add_argument("--lake", default="demo-lake", help="demo lake directory (default ./demo-lake; recreated)")
+    p.add_argument("--people", type=_positive_int, default=20_000, help="people (default 20000, about 200,000 records)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VeracityError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line unless asked
+        if args.debug or os.environ.get("VERACITY_DEBUG"):
+            raise
+        console.print(f"[red]internal error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for a traceback)")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Accuracy of the resolved persons against ground truth: pairwise and B-cubed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import duckdb
+import pyarrow as pa
+
+from veracity.errors import LakeError
+from veracity.lake import Lake
+from veracity.sql import connect
+
+
+@dataclass
+class Scores:
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass
+class Evaluation:
+    records: int
+    true_persons: int
+    predicted_persons: int
+    pairwise: Scores
+    bcubed: Scores
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score(con: duckdb.DuckDBPyConnection) -> Evaluation:
+    """Scores for a connection holding ``predicted(record_key, cluster)`` and ``truth(record_key, cluster)``."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE joined AS
+        SELECT p.record_key, p.cluster AS predicted, t.cluster AS actual
+        FROM predicted p JOIN truth t USING (record_key)
+        """
+    )
+    n, true_n, pred_n, tp, pp, ap = con.execute(
+        """
+        WITH cells AS (SELECT predicted, actual, count(*) AS n FROM joined GROUP BY ALL),
+             pred AS (SELECT predicted, count(*) AS n FROM joined GROUP BY ALL),
+             act AS (SELECT actual, count(*) AS n FROM joined GROUP BY ALL)
+        SELECT (SELECT count(*) FROM joined), (SELECT count(*) FROM act), (SELECT count(*) FROM pred),
+               (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM cells),
+               (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM pred),
+               (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM act)
+        """
+    ).fetchone()
+    if not n:
+        raise LakeError("no resolved record has ground truth: is this a synthetic lake?")
+    # B-cubed: per record, the share of its predicted cluster that is truly its person
+    # (precision) and the share of its true person found in its cluster (recall).
+    b_p, b_r = con.execute(
+        """
+        WITH cells AS (SELECT predicted, actual, count(*) AS n FROM joined GROUP BY ALL),
+             pred AS (SELECT predicted, count(*) AS n FROM joined GROUP BY ALL),
+             act AS (SELECT actual, count(*) AS n FROM joined GROUP BY ALL)
+        SELECT sum(c.n * c.n / p.n) / sum(c.n), sum(c.n * c.n / a.n) / sum(c.n)
+        FROM cells c JOIN pred p USING (predicted) JOIN act a USING (actual)
+        """
+    ).fetchone()
+    p = tp / pp if pp else 1.0
+    r = tp / ap if ap else 1.0
+    return Evaluation(n, true_n, pred_n, Scores(p, r, _f1(p, r)), Scores(b_p, b_r, _f1(b_p, b_r)))
+
+
+def evaluate(lake: Lake) -> Evaluation:
+    if not lake.exists("truth", "records"):
+        raise LakeError(f"no ground truth under {lake.display('truth')}: evaluate needs a synthetic lake")
+    con = connect(lake)
+    truth = lake.read_table("truth", "records")
+    con.register("truth_records", truth)
+    con.execute(
+        "CREATE TEMP VIEW truth AS SELECT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM truth_records"
+    )
+    con.execute(
+        "CREATE TEMP VIEW predicted AS SELECT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM person_xref"
+    )
+    return score(con)
+
+
+def score_tables(predicted: pa.Table, truth: pa.Table) -> Evaluation:
+    """Score two (record_key, cluster) tables; used by tests and benchmarks."""
+    con = duckdb.connect()
+    con.register("predicted", predicted)
+    con.register("truth", truth)
+    return score(con)

@@ -1,0 +1,1 @@
+"""Entity resolution: the linkage model, its execution, clustering and golden records."""

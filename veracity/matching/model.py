@@ -1,0 +1,126 @@
+"""The linkage model, declared once: comparisons, blocking rules and the training plan.
+
+Engines (Splink's DuckDBAPI locally, SparkAPI on Glue) build their settings from
+this declaration; custom SQL is written in DuckDB's dialect and Splink transpiles it.
+"""
+
+from __future__ import annotations
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+BASE_DIALECT = "duckdb"
+UNIQUE_ID = "unique_id"
+
+# Records at or above this probability are linked into one person.
+LINK_THRESHOLD = 0.95
+# Pairs above this probability are kept in match_pairs as evidence and for review.
+REVIEW_FLOOR = 0.2
+
+
+def _name(column: str) -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column).configure(tf_adjustment_column=column, tf_adjustment_weight=1.0),
+            cll.JaroWinklerLevel(column, 0.92),
+            cll.JaroWinklerLevel(column, 0.8),
+            cll.ElseLevel(),
+        ],
+        comparison_description=f"{column}: exact (frequency adjusted), Jaro-Winkler >= 0.92, >= 0.8, else",
+    )
+
+
+def _date_of_birth() -> cl.CustomComparison:
+    def either_dob_null() -> str:
+        return "(date_of_birth_l IS NULL OR date_of_birth_r IS NULL)"
+
+    return cl.CustomComparison(
+        output_column_name="date_of_birth",
+        comparison_levels=[
+            cll.CustomLevel("birth_year_l IS NULL OR birth_year_r IS NULL", "null").configure(is_null_level=True),
+            cll.CustomLevel("date_of_birth_l = date_of_birth_r", "exact date", BASE_DIALECT),
+            cll.CustomLevel(
+                "year(date_of_birth_l) = year(date_of_birth_r) AND month(date_of_birth_l) = day(date_of_birth_r) "
+                "AND day(date_of_birth_l) = month(date_of_birth_r)",
+                "day and month swapped", BASE_DIALECT,
+            ),
+            cll.CustomLevel(
+                "damerau_levenshtein(CAST(date_of_birth_l AS VARCHAR), CAST(date_of_birth_r AS VARCHAR)) <= 1",
+                "one digit different", BASE_DIALECT,
+            ),
+            cll.CustomLevel(f"{either_dob_null()} AND abs(birth_year_l - birth_year_r) <= 1", "birth year only, within 1", BASE_DIALECT),
+            cll.CustomLevel("abs(birth_year_l - birth_year_r) <= 1", "year within 1", BASE_DIALECT),
+            cll.ElseLevel(),
+        ],
+        comparison_description="date of birth: exact, day/month swap, one digit, year-only match, year +-1, else",
+    )
+
+
+def _identifier(column: str) -> cl.ExactMatch:
+    # Two different valid identifiers are strong evidence against: EM learns a tiny m
+    # for the else level.
+    return cl.ExactMatch(column)
+
+
+def comparisons() -> list:
+    return [
+        _name("first_name"),
+        _name("last_name"),
+        _date_of_birth(),
+        cl.PostcodeComparison("postcode"),
+        cl.ExactMatch("sex"),
+        _identifier("pnc_id"),
+        _identifier("cro_number"),
+        _identifier("ni_number"),
+        _identifier("driving_licence"),
+        cl.ExactMatch("phone"),
+        cl.ExactMatch("email"),
+    ]
+
+
+def prediction_blocking_rules() -> list:
+    return [
+        block_on("first_name", "last_name"),
+        block_on("last_name", "date_of_birth"),
+        block_on("first_name", "date_of_birth"),
+        block_on("date_of_birth", "postcode"),
+        block_on("last_name", "postcode"),
+        block_on("first_name", "postcode"),
+        block_on("pnc_id"),
+        block_on("ni_number"),
+        block_on("driving_licence"),
+        block_on("cro_number"),
+        block_on("phone"),
+    ]
+
+
+# Training plan: EM over several blocking rules, so every comparison gets its m
+# estimated from at least one session in which it is not blocked on.
+EM_BLOCKING_RULES = (
+    block_on("first_name", "last_name"),
+    block_on("date_of_birth"),
+    block_on("postcode"),
+)
+DETERMINISTIC_RULES = (
+    block_on("pnc_id"),
+    block_on("first_name", "last_name", "date_of_birth"),
+)
+DETERMINISTIC_RECALL = 0.8
+U_MAX_PAIRS = 2_000_000
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=prediction_blocking_rules(),
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=False,
+        additional_columns_to_retain=[],
+        max_iterations=20,
+        em_convergence=0.001,
+    )

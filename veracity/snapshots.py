@@ -1,0 +1,58 @@
+"""Curated snapshots: one per run, published by a single pointer switch.
+
+A snapshot lists the files of every table it serves, so a failed run leaves the
+last good snapshot serving and earlier snapshots stay readable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from veracity.errors import LakeError
+from veracity.lake import Lake
+from veracity.schema import CURATED_TABLES, RUN_STATS
+
+CURRENT = ("curated", "CURRENT.json")
+SNAPSHOT_FILE = "_snapshot.json"
+
+
+def current_run_id(lake: Lake) -> str | None:
+    return lake.read_json(*CURRENT)["run_id"] if lake.exists(*CURRENT) else None
+
+
+def read_snapshot(lake: Lake, run_id: str | None = None) -> dict:
+    run_id = run_id or current_run_id(lake)
+    if run_id is None:
+        raise LakeError(f"no published snapshot in {lake.display()}: run 'veracity run --lake {lake.uri}' first")
+    return lake.read_json("curated", "snapshots", run_id, SNAPSHOT_FILE)
+
+
+def _zone_files(lake: Lake, *parts: str) -> list[str]:
+    return [
+        "/".join((*parts, s, f))
+        for s in lake.list_dirs(*parts)
+        for f in lake.list_files(*parts, s)
+        if f.endswith(".parquet")
+    ]
+
+
+def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], run_stats: pa.Table, model_json: dict) -> None:
+    base = ("curated", "snapshots", run_id)
+    listing: dict[str, list[str]] = {}
+    for name, table in tables.items():
+        lake.write_table(table.cast(CURATED_TABLES[name].arrow_schema), *base, f"{name}.parquet")
+        listing[name] = ["/".join((*base, f"{name}.parquet"))]
+    previous = current_run_id(lake)
+    history = lake.read_table("curated", "snapshots", previous, "run_stats.parquet") if previous else RUN_STATS.empty()
+    lake.write_table(pa.concat_tables([history, run_stats.cast(RUN_STATS.arrow_schema)]), *base, "run_stats.parquet")
+    listing["run_stats"] = ["/".join((*base, "run_stats.parquet"))]
+    listing["clean_person"] = _zone_files(lake, "clean", "clean_person")
+    listing["quarantine"] = _zone_files(lake, "quarantine")
+    lake.write_json(model_json, *base, "model.json")
+    lake.write_json(
+        {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "tables": listing}, *base, SNAPSHOT_FILE
+    )
+    # The switch: readers follow CURRENT.json, so everything above is invisible until now.
+    lake.write_json({"run_id": run_id}, *CURRENT)
