@@ -19,8 +19,8 @@ from veracity import __version__
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def _progress(message: str) -> None:

@@ -73,7 +73,9 @@ def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress
         s = stats.setdefault(batch.source, ScrubStats())
         checked = batch_ledger.check(lake, batch)
         config = sources.get(batch.source)
-        problem = checked.problem or (None if config else f"unknown_source: no sources/{batch.source}.yaml")
+        problems = [f"unknown_source: no sources/{batch.source}.yaml"] if config is None else []
+        problems += [checked.problem] if checked.problem else []
+        problem = "; ".join(problems) or None
         if problem:
             result_clean, result_q = CLEAN_PERSON.empty(), quarantine_rows(
                 batch.source, batch.batch_id, [(None, 0, "batch_rejected", f"{batch.key}: {problem}")]

@@ -70,7 +70,7 @@ def _field(path: str, name: str, raw) -> FieldSpec:
     if name not in CANONICAL_FIELDS:
         raise _fail(path, key, "not a canonical field", f"use one of: {', '.join(CANONICAL_FIELDS)}")
     if isinstance(raw, str):
-        return FieldSpec(columns=(raw,))
+        raw = {"column": raw}
     if not isinstance(raw, dict):
         raise _fail(path, key, f"expected a column name or a mapping, got {type(raw).__name__}",
                     "write e.g. 'first_name: FORENAME' or 'date_of_birth: {column: DOB, format: \"%d/%m/%Y\"}'")

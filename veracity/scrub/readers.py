@@ -39,7 +39,8 @@ def _undecodable(value: str) -> bool:
 
 
 def _safe(value: str) -> str:
-    return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    """Text for the quarantine: undecodable bytes shown as \\xNN escapes."""
+    return value.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
 
 
 def _table(columns: list[str], rows: list[list[str | None]], lines: list[int]) -> pa.Table:

@@ -74,6 +74,11 @@ def split_full_name(raw: pa.Array, order: str) -> tuple[pa.Array, pa.Array, pa.A
     return first, middle, name(pa.array(lasts, pa.string()))
 
 
+def _date_shape(arr: pa.Array) -> pa.Array:
+    """Upper case, leading zeros of numbers dropped: '01-Feb-1990' ~ '1-FEB-1990'."""
+    return pc.replace_substring_regex(pc.utf8_upper(arr), r"(^|[^0-9])0+([0-9])", r"\1\2")
+
+
 def dates(arr: pa.Array, formats: tuple[str, ...], extracted: date) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Parse with each format in turn. Returns (dates, unparseable, implausible).
 
@@ -84,6 +89,10 @@ def dates(arr: pa.Array, formats: tuple[str, ...], extracted: date) -> tuple[pa.
     parsed = pa.nulls(len(arr), pa.timestamp("s"))
     for fmt in formats:
         attempt = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        # strptime rolls impossible dates over (31/02 -> 03/03): keep a parse only if
+        # writing it back in the same format gives the input again.
+        round_trip = pc.equal(_date_shape(pc.strftime(attempt, format=fmt)), _date_shape(arr))
+        attempt = pc.if_else(pc.fill_null(round_trip, False), attempt, pa.scalar(None, pa.timestamp("s")))
         parsed = pc.coalesce(parsed, attempt)
     as_date = pc.cast(parsed, pa.date32())
     unparseable = pc.and_(pc.is_valid(arr), pc.is_null(as_date))

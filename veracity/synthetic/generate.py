@@ -94,9 +94,9 @@ def _inject_row_faults(rng: random.Random, system: System, rows: list[dict]) -> 
     id_col = next(iter(system.columns))
     if len(rows) < 2:
         return
-    for _ in range(int(len(rows) * MISSING_ID_RATE)):
+    for _ in range(max(1, round(len(rows) * MISSING_ID_RATE))):
         rows[rng.randrange(len(rows))][id_col] = ""
-    for _ in range(int(len(rows) * DUPLICATE_ID_RATE)):
+    for _ in range(max(1, round(len(rows) * DUPLICATE_ID_RATE))):
         original = rows[rng.randrange(len(rows))]
         if original[id_col]:
             rows.insert(rng.randrange(len(rows)), dict(original))

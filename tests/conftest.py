@@ -1,0 +1,67 @@
+"""Shared fixtures: small real lakes, built once per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import boto3
+import pytest
+
+from veracity.lake import Lake
+from veracity.pipeline import run
+from veracity.synthetic import generate
+
+SMALL_PEOPLE = 400  # about 3,500 records: big enough for EM, quick to run
+
+
+@pytest.fixture(scope="session")
+def small_lake(tmp_path_factory) -> Lake:
+    """A local lake with a synthetic delivery, not yet processed."""
+    lake = Lake.open(str(tmp_path_factory.mktemp("lake")), create=True)
+    generate(lake, SMALL_PEOPLE, seed=7)
+    return lake
+
+
+@pytest.fixture(scope="session")
+def resolved_lake(small_lake) -> tuple[Lake, object]:
+    """The small lake after one pipeline run: (lake, run summary)."""
+    summary = run(small_lake)
+    return small_lake, summary
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """An in-process moto server; the AWS environment points at it for the session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-2"
+    )
+    yield endpoint
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture()
+def s3_bucket(moto_endpoint, request) -> str:
+    name = f"veracity-{request.node.name.lower().replace('_', '-')[:40]}"
+    boto3.client("s3", region_name="eu-west-2").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    return name

@@ -1,0 +1,102 @@
+"""End to end: synthetic extracts in, golden persons out, on a local and an s3:// lake."""
+
+import pyarrow.compute as pc
+import pytest
+
+from veracity.errors import VeracityError
+from veracity.evaluate import evaluate
+from veracity.lake import Lake
+from veracity.pipeline import run
+from veracity.sql import query
+from veracity.synthetic import generate
+
+ACCURACY_FLOOR = 0.9  # pairwise F1 on the small synthetic lake
+
+
+def _assert_resolved(lake: Lake, summary) -> None:
+    totals = summary.totals
+    assert totals.records_in == totals.records_clean + totals.records_quarantined
+    assert totals.records_in > 0 and totals.records_quarantined > 0  # the generator plants faulty rows
+    counts = query(lake, "SELECT (SELECT count(*) FROM clean_person) AS clean, (SELECT count(*) FROM quarantine) AS q, "
+                         "(SELECT count(*) FROM person_xref) AS xref").to_pylist()[0]
+    assert counts == {"clean": totals.records_clean, "q": totals.records_quarantined, "xref": totals.records_clean}
+    stats = query(lake, "SELECT records_in, records_clean, records_quarantined, persons FROM run_stats WHERE source_system = '*'")
+    assert stats.to_pylist() == [
+        {"records_in": totals.records_in, "records_clean": totals.records_clean,
+         "records_quarantined": totals.records_quarantined, "persons": summary.persons}
+    ]
+    result = evaluate(lake)
+    assert result.pairwise.f1 >= ACCURACY_FLOOR, result
+    assert result.bcubed.f1 >= ACCURACY_FLOOR, result
+
+
+def test_local_lake_resolves_with_nothing_lost(resolved_lake):
+    lake, summary = resolved_lake
+    _assert_resolved(lake, summary)
+
+
+def test_every_person_has_records_and_every_record_one_person(resolved_lake):
+    lake, _ = resolved_lake
+    orphans = query(lake, "SELECT count(*) AS n FROM person p LEFT JOIN person_xref x USING (person_id) WHERE x.person_id IS NULL")
+    assert orphans.column("n")[0].as_py() == 0
+    dupes = query(lake, "SELECT count(*) AS n FROM (SELECT source_system, source_record_id FROM person_xref GROUP BY 1, 2 HAVING count(*) > 1)")
+    assert dupes.column("n")[0].as_py() == 0
+    sizes = query(lake, "SELECT sum(record_count) AS n FROM person")
+    assert sizes.column("n")[0].as_py() == query(lake, "SELECT count(*) AS n FROM person_xref").column("n")[0].as_py()
+
+
+def test_match_pairs_carry_evidence(resolved_lake):
+    lake, _ = resolved_lake
+    pairs = query(lake, "SELECT evidence, match_probability FROM match_pairs ORDER BY match_weight DESC LIMIT 5")
+    assert pairs.num_rows == 5
+    assert '"first_name"' in pairs.column("evidence")[0].as_py()
+    assert pc.min(pairs.column("match_probability")).as_py() > 0.9
+
+
+def test_second_run_with_nothing_new_changes_nothing(resolved_lake):
+    lake, summary = resolved_lake
+    assert run(lake) is None
+    assert lake.read_json("curated", "CURRENT.json")["run_id"] == summary.run_id
+
+
+def test_same_data_gives_same_person_ids(tmp_path, resolved_lake):
+    lake, _ = resolved_lake
+    other = Lake.open(str(tmp_path / "again"), create=True)
+    generate(other, 400, seed=7)
+    run(other)
+    sql = "SELECT source_system, source_record_id, person_id FROM person_xref ORDER BY 1, 2"
+    assert query(other, sql).equals(query(lake, sql))
+
+
+def test_unknown_source_is_quarantined_not_lost(tmp_path):
+    lake = Lake.open(str(tmp_path), create=True)
+    generate(lake, 30, seed=2)
+    lake.write_bytes(b"ID\n1\n", "landing", "mystery", "b1", "x.csv")
+    summary = run(lake)
+    assert any("unknown_source" in p for p in summary.totals.rejected_batches)
+    q = query(lake, "SELECT reason_codes, raw_record FROM quarantine WHERE source_system = 'mystery'").to_pylist()
+    assert q[0]["reason_codes"] == "batch_rejected" and "missing_manifest" in q[0]["raw_record"]
+
+
+def test_checksum_mismatch_rejects_the_batch(tmp_path):
+    lake = Lake.open(str(tmp_path), create=True)
+    generate(lake, 30, seed=2)
+    (batch,) = lake.list_dirs("landing", "custody")
+    name = lake.read_json("landing", "custody", batch, "manifest.json")["files"][0]["name"]
+    lake.write_bytes(lake.read_bytes("landing", "custody", batch, name) + b"CUS999,X,Y,,,,,,,,,\n", "landing", "custody", batch, name)
+    summary = run(lake)
+    assert summary.per_source["custody"].records_clean == 0
+    assert "custody/" + batch + ": checksum_mismatch" in summary.per_source["custody"].rejected_batches
+
+
+def test_empty_landing_is_an_error(tmp_path):
+    with pytest.raises(VeracityError, match="no batches"):
+        run(Lake.open(str(tmp_path), create=True))
+
+
+def test_s3_lake_on_moto_resolves_like_a_local_one(s3_bucket):
+    lake = Lake.open(f"s3://{s3_bucket}/veracity")
+    generate(lake, 400, seed=7)
+    summary = run(lake)
+    _assert_resolved(lake, summary)
+    assert lake.display("curated").startswith(f"s3://{s3_bucket}/veracity/")
