@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 import boto3
@@ -60,7 +61,7 @@ def moto_endpoint():
 
 @pytest.fixture()
 def s3_bucket(moto_endpoint, request) -> str:
-    name = f"veracity-{request.node.name.lower().replace('_', '-')[:40]}"
+    name = "veracity-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     boto3.client("s3", region_name="eu-west-2").create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
     )
