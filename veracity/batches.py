@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from veracity.lake import Lake
@@ -28,6 +28,7 @@ class CheckedBatch:
     extracted_at: datetime | None
     data: bytes | None
     problem: str | None  # why the batch as a whole is rejected, if it is
+    deletion_files: list[str] = field(default_factory=list)
 
 
 def landed_batches(lake: Lake) -> list[Batch]:
@@ -67,14 +68,19 @@ def check(lake: Lake, batch: Batch) -> CheckedBatch:
         return CheckedBatch(batch, extracted_at, None, f"unsupported_schema_version: {version}")
     if manifest.get("source") != batch.source:
         return CheckedBatch(batch, extracted_at, None, f"manifest_source_mismatch: {manifest.get('source')}")
-    if len(files) != 1:
+    extracts = [f for f in files if f.get("kind", "extract") == "extract"]
+    if len(extracts) != 1:
         return CheckedBatch(batch, extracted_at, None, "manifest_must_list_one_extract")
-    name = files[0]["name"]
+    deletions = [f for f in files if f.get("kind") == "deletions"]
+    for entry in deletions:
+        if not lake.exists(*parts, entry["name"]) or hashlib.sha256(lake.read_bytes(*parts, entry["name"])).hexdigest() != entry.get("sha256"):
+            return CheckedBatch(batch, extracted_at, None, f"deletions_checksum_mismatch: {entry['name']}")
+    name = extracts[0]["name"]
     if not lake.exists(*parts, name):
         return CheckedBatch(batch, extracted_at, None, f"missing_extract: {name}")
     data = lake.read_bytes(*parts, name)
     if not data:
         return CheckedBatch(batch, extracted_at, data, "empty_extract")
-    if hashlib.sha256(data).hexdigest() != files[0].get("sha256"):
+    if hashlib.sha256(data).hexdigest() != extracts[0].get("sha256"):
         return CheckedBatch(batch, extracted_at, data, "checksum_mismatch")
-    return CheckedBatch(batch, extracted_at, data, None)
+    return CheckedBatch(batch, extracted_at, data, None, [d["name"] for d in deletions])

@@ -119,6 +119,12 @@ class Lake:
             with self.fs.open_output_stream(target) as f:
                 f.write(data)
 
+    def open_output(self, *parts: str):
+        """A stream for writing one large object; the object appears when it is closed."""
+        target = self.path(*parts)
+        self.fs.create_dir(posixpath.dirname(target), recursive=True)
+        return self.fs.open_output_stream(target)
+
     def read_json(self, *parts: str):
         return json.loads(self.read_bytes(*parts))
 

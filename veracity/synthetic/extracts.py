@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import datetime
@@ -13,31 +12,38 @@ from veracity.synthetic.systems import System
 MANIFEST_SCHEMA_VERSION = 1
 
 
-def serialise(system: System, rows: list[dict]) -> bytes:
+def header(system: System) -> bytes:
+    """What starts the extract before any row: a header line for CSV, nothing otherwise."""
+    if system.format != "csv":
+        return b""
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=system.delimiter, lineterminator="\n").writerow(list(system.columns))
+    return buf.getvalue().encode(system.encoding, errors="replace")
+
+
+def serialise_rows(system: System, rows: list[dict]) -> bytes:
     if system.format == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf, delimiter=system.delimiter, lineterminator="\n")
-        writer.writerow(list(system.columns))
-        writer.writerows([row[c] for c in system.columns] for row in rows)
+        csv.writer(buf, delimiter=system.delimiter, lineterminator="\n").writerows(
+            [row[c] for c in system.columns] for row in rows
+        )
         text = buf.getvalue()
     elif system.format == "jsonl":
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     elif system.format == "fixed_width":
-        text = "".join(
-            "".join(str(row[c])[:w].ljust(w) for c, w in system.widths.items()) + "\n" for row in rows
-        )
+        widths = system.widths.items()
+        text = "".join("".join(str(row[c])[:w].ljust(w) for c, w in widths) + "\n" for row in rows)
     else:
         raise ValueError(f"unknown format {system.format!r}")
     return text.encode(system.encoding, errors="replace")
 
 
-def manifest(system: System, batch_id: str, extracted_at: datetime, name: str, data: bytes, rows: int) -> dict:
+def manifest(source: str, batch_id: str, extracted_at: datetime, files: list[dict]) -> dict:
+    """files: [{"name", "kind": "extract" | "deletions", "rows", "bytes", "sha256"}]."""
     return {
-        "source": system.name,
+        "source": source,
         "batch_id": batch_id,
         "extracted_at": extracted_at.isoformat(),
         "schema_version": MANIFEST_SCHEMA_VERSION,
-        "files": [
-            {"name": name, "rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        ],
+        "files": files,
     }

@@ -1,7 +1,9 @@
-"""A synthetic population: people with names, dates of birth, addresses and identifiers.
+"""A synthetic population: people with names, dates of birth, address histories and identifiers.
 
-Each person is drawn from its own random stream (seed, person index), so the
-population is the same for a seed whatever order or chunk size it is built in.
+People are made in blocks of BLOCK_SIZE from one random stream per (seed, block), so
+the population for a seed is the same whatever the chunking or the number of workers.
+Hard negatives are planted inside a block: twins (same surname, date of birth and
+address) and fathers and sons who share a name and an address.
 """
 
 from __future__ import annotations
@@ -11,23 +13,32 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from veracity import uk
-from veracity.synthetic.names import draw_origin, pools
+from veracity.synthetic.names import Origin, draw_origin, female_surname, origins
 
-# West Midlands postcode districts: (area, highest district number) and a post town.
-POSTCODE_AREAS: tuple[tuple[str, int, str], ...] = (
-    ("B", 99, "BIRMINGHAM"),
-    ("CV", 47, "COVENTRY"),
-    ("WV", 16, "WOLVERHAMPTON"),
-    ("WS", 15, "WALSALL"),
-    ("DY", 14, "DUDLEY"),
+BLOCK_SIZE = 1000
+REFERENCE_DATE = date(2026, 11, 1)  # the initial extraction
+HISTORY_START = date(2023, 1, 1)  # records describe contacts from here on
+TWIN_RATE = 0.008
+FATHER_SON_RATE = 0.005
+MARRIAGE_NAME_CHANGE_RATE = 0.12  # of women over 20
+DOUBLE_BARRELLED_RATE = 0.02
+ALIAS_RATE = 0.05
+
+# West Midlands postcode areas: (area, highest district number, post town, weight).
+POSTCODE_AREAS: tuple[tuple[str, int, str, int], ...] = (
+    ("B", 99, "BIRMINGHAM", 60),
+    ("CV", 47, "COVENTRY", 12),
+    ("WV", 16, "WOLVERHAMPTON", 10),
+    ("WS", 15, "WALSALL", 9),
+    ("DY", 14, "DUDLEY", 9),
 )
 STREETS = (
-    "High Street", "Church Road", "Station Road", "Victoria Road", "Park Road",
-    "Green Lane", "Manor Road", "Coventry Road", "Stratford Road", "Soho Road",
-    "Alum Rock Road", "Ladypool Road", "Walsall Road", "Dudley Road", "Bristol Road",
-    "Hagley Road", "Pershore Road", "Warwick Road", "Moseley Road", "Lichfield Road",
+    "High Street", "Church Road", "Station Road", "Victoria Road", "Park Road", "Green Lane",
+    "Manor Road", "Coventry Road", "Stratford Road", "Soho Road", "Alum Rock Road", "Ladypool Road",
+    "Walsall Road", "Dudley Road", "Bristol Road", "Hagley Road", "Pershore Road", "Warwick Road",
+    "Moseley Road", "Lichfield Road", "Holyhead Road", "Foleshill Road", "Wednesfield Road",
+    "Stafford Street", "Kings Road", "Queens Road", "Albert Road", "Grove Lane", "Mill Lane", "Oak Tree Lane",
 )
-REFERENCE_DATE = date(2026, 11, 1)
 
 
 @dataclass(frozen=True)
@@ -38,33 +49,63 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Residence:
+    address: Address
+    since: date
+
+
+@dataclass(frozen=True)
 class Person:
     person_id: str
+    index: int
+    origin: str
     first_name: str
     middle_names: str
     last_name: str
     sex: str
     date_of_birth: date
-    addresses: tuple[Address, ...]  # oldest first; the last is current
+    residences: tuple[Residence, ...]  # oldest first
     phone: str | None
     email: str | None
     pnc_id: str | None
     cro_number: str | None
     ni_number: str | None
     driving_licence: str | None
-    activity: int  # how many records the person leaves across systems
+    activity: int  # records the person leaves across systems on their own account
+    maiden_name: str | None = None  # surname before marriage, used by records before married_on
+    married_on: date | None = None
     aliases: tuple[str, ...] = field(default=())
+    relation: str | None = None  # "twin_of:<id>" or "son_of:<id>": planted hard negatives
+
+    def surname_on(self, day: date) -> str:
+        if self.maiden_name and self.married_on and day < self.married_on:
+            return self.maiden_name
+        return self.last_name
+
+    def residence_index_on(self, day: date) -> int:
+        index = 0
+        for i, r in enumerate(self.residences):
+            if r.since <= day:
+                index = i
+        return index
+
+    @property
+    def active_from(self) -> date:
+        twelfth = _add_years(self.date_of_birth, 12)
+        return max(HISTORY_START, twelfth)
 
 
-def person_rng(seed: int, index: int) -> random.Random:
-    return random.Random(seed * 1_000_003 + index)
+def _add_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
 
 
 def random_postcode(rng: random.Random) -> tuple[str, str]:
-    area, top, town = rng.choices(POSTCODE_AREAS, weights=(60, 12, 10, 9, 9))[0]
-    district = rng.randint(1, top)
-    unit = "".join(rng.choice(uk.POSTCODE_UNIT_LETTERS) for _ in range(2))
-    return f"{area}{district} {rng.randint(0, 9)}{unit}", town
+    area, top, town, _ = rng.choices(POSTCODE_AREAS, weights=[a[3] for a in POSTCODE_AREAS])[0]
+    unit = rng.choice(uk.POSTCODE_UNIT_LETTERS) + rng.choice(uk.POSTCODE_UNIT_LETTERS)
+    return f"{area}{rng.randint(1, top)} {rng.randint(0, 9)}{unit}", town
 
 
 def random_address(rng: random.Random) -> Address:
@@ -73,13 +114,13 @@ def random_address(rng: random.Random) -> Address:
 
 
 def _dob(rng: random.Random) -> date:
-    # Ages that meet the police: concentrated in the late teens to forties.
-    age = min(95.0, max(10.0, rng.lognormvariate(3.4, 0.35)))
-    return REFERENCE_DATE - timedelta(days=int(age * 365.25) + rng.randint(0, 364))
+    # Ages that meet the police: most between 15 and 45, a long tail to old age.
+    age = min(95.0, max(12.5, rng.lognormvariate(3.4, 0.38)))
+    return REFERENCE_DATE - timedelta(days=int(age * 365.25))
 
 
 def _activity(rng: random.Random) -> int:
-    """Records a person leaves: most appear once or twice, a few dozens of times."""
+    """Records a person leaves: most appear once or twice, prolific offenders dozens of times."""
     return max(1, min(200, int(rng.paretovariate(1.1) * 2.4) - 1))
 
 
@@ -90,63 +131,108 @@ def _ni_number(rng: random.Random) -> str:
             return f"{prefix}{rng.randint(0, 999999):06d}{rng.choice('ABCD')}"
 
 
-def make_person(seed: int, index: int) -> Person:
-    rng = person_rng(seed, index)
-    origin = draw_origin(rng)
-    names = pools(origin)
+def _driving_licence(rng: random.Random, last: str, first: str, middle: str, dob: date, sex: str) -> str:
+    stem = uk.driving_licence_stem(last, first[:1] + middle[:1], dob, sex == "F")
+    return stem + str(rng.randint(0, 9)) + rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") + rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ")
+
+
+def _residences(rng: random.Random, dob: date, first: Address | None = None) -> tuple[Residence, ...]:
+    moves = min(5, int(rng.expovariate(0.8)))
+    start = _add_years(dob, 16)
+    span = max(1, (REFERENCE_DATE - start).days)
+    dates = sorted(start + timedelta(days=rng.randrange(span)) for _ in range(moves))
+    addresses = [first or random_address(rng)] + [random_address(rng) for _ in dates]
+    return tuple(Residence(a, d) for a, d in zip(addresses, [dob, *dates], strict=True))
+
+
+def make_person(rng: random.Random, seed: int, index: int, origin: Origin | None = None) -> Person:
+    origin = origin or draw_origin(rng)
     sex = rng.choice("MF")
-    first = names[sex].draw(rng)
-    middle = names[sex].draw(rng) if rng.random() < 0.4 else ""
-    last = names["last"].draw(rng)
+    first = origin.first(sex).draw(rng)
+    middle = origin.first(sex).draw(rng) if rng.random() < 0.35 else ""
+    last = origin.last.draw(rng)
+    if rng.random() < DOUBLE_BARRELLED_RATE and origin.name == "english_welsh_scottish":
+        last = f"{last}-{origin.last.draw(rng)}"
+    if sex == "F":
+        last = female_surname(origin, last)
     dob = _dob(rng)
-    addresses = tuple(random_address(rng) for _ in range(1 + min(4, int(rng.expovariate(0.9)))))
+    age = (REFERENCE_DATE - dob).days // 365
+    maiden, married_on = None, None
+    if sex == "F" and age > 20 and rng.random() < MARRIAGE_NAME_CHANGE_RATE:
+        maiden, last = last, female_surname(origin, origin.last.draw(rng))
+        married_on = HISTORY_START + timedelta(days=rng.randrange((REFERENCE_DATE - HISTORY_START).days))
     activity = _activity(rng)
-    offender = rng.random() < min(0.9, 0.25 + 0.1 * activity)
+    offender = rng.random() < min(0.9, 0.2 + 0.08 * activity)
     pnc = uk.format_pnc_id(rng.randint(0, 26), rng.randint(1, 9_999_999)) if offender else None
     cro = uk.format_cro_number(rng.randint(1, 999_999), rng.randint(70, 99)) if offender and rng.random() < 0.5 else None
-    age = (REFERENCE_DATE - dob).days // 365
     ni = _ni_number(rng) if age >= 16 and rng.random() < 0.8 else None
-    dl = None
-    if age >= 17 and rng.random() < 0.6:
-        stem = uk.driving_licence_stem(last, first[0] + (middle[:1] or ""), dob, sex == "F")
-        dl = stem + str(rng.randint(0, 9)) + "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(2))
+    dl = _driving_licence(rng, last, first, middle, dob, sex) if age >= 17 and rng.random() < 0.6 else None
     phone = f"07{rng.randint(100_000_000, 999_999_999)}" if rng.random() < 0.7 else None
-    email = f"{first}.{last}{rng.randint(1, 99)}@example.com".lower() if rng.random() < 0.4 else None
-    aliases = (names["last"].draw(rng),) if rng.random() < 0.05 else ()
+    email = f"{first}.{last}{rng.randint(1, 99)}@example.com".lower().replace(" ", "") if rng.random() < 0.4 else None
+    aliases = ()
+    if rng.random() < ALIAS_RATE:
+        aliases = (f"{origin.first(sex).draw(rng)} {last}" if rng.random() < 0.5 else f"{first} {origin.last.draw(rng)}",)
     return Person(
-        person_id=f"T{seed}-{index:08d}",
-        first_name=first, middle_names=middle, last_name=last, sex=sex, date_of_birth=dob,
-        addresses=addresses, phone=phone, email=email, pnc_id=pnc, cro_number=cro,
-        ni_number=ni, driving_licence=dl, activity=activity,
-        aliases=tuple(f"{first} {a}" for a in aliases),
+        person_id=f"T{seed}-{index:09d}", index=index, origin=origin.name, first_name=first, middle_names=middle,
+        last_name=last, sex=sex, date_of_birth=dob, residences=_residences(rng, dob), phone=phone, email=email,
+        pnc_id=pnc, cro_number=cro, ni_number=ni, driving_licence=dl, activity=activity,
+        maiden_name=maiden, married_on=married_on, aliases=aliases,
     )
 
 
-def make_relative(seed: int, index: int, of: Person, kind: str) -> Person:
-    """Hard negatives: a twin (same surname, DOB, address) or a son with his father's name."""
-    base = make_person(seed, index)
-    if kind == "twin":
-        return replace(
-            base, last_name=of.last_name, date_of_birth=of.date_of_birth,
-            addresses=of.addresses, pnc_id=base.pnc_id, driving_licence=None,
-        )
-    son_dob = of.date_of_birth + timedelta(days=int(365.25 * person_rng(seed, index).randint(18, 35)))
-    son_dob = min(son_dob, REFERENCE_DATE - timedelta(days=365 * 12))
+def _origin_named(name: str) -> Origin:
+    return next(o for o in origins() if o.name == name)
+
+
+def make_twin(rng: random.Random, seed: int, index: int, of: Person) -> Person:
+    """Same surname, date of birth and home; a different person with a different forename."""
+    base = make_person(rng, seed, index, _origin_named(of.origin))
+    pool = _origin_named(of.origin).first(base.sex)
+    for _ in range(20):  # unisex names (Harpreet) can repeat: twins are told apart by forename
+        if base.first_name != of.first_name:
+            break
+        base = replace(base, first_name=pool.draw(rng))
     return replace(
-        base, first_name=of.first_name, last_name=of.last_name, sex=of.sex,
-        date_of_birth=son_dob, addresses=of.addresses, driving_licence=None,
+        base, last_name=of.last_name, maiden_name=of.maiden_name if base.sex == of.sex else None,
+        married_on=of.married_on if base.sex == of.sex else None, date_of_birth=of.date_of_birth,
+        residences=of.residences, driving_licence=None, relation=f"twin_of:{of.person_id}",
     )
+
+
+def make_son(rng: random.Random, seed: int, index: int, father: Person) -> Person:
+    """A son with his father's name and address, born 18 to 35 years later."""
+    base = make_person(rng, seed, index, _origin_named(father.origin))
+    dob = father.date_of_birth + timedelta(days=int(365.25 * rng.randint(18, 35)))
+    dob = min(dob, REFERENCE_DATE - timedelta(days=365 * 13))
+    return replace(
+        base, first_name=father.first_name, last_name=father.last_name, sex="M", date_of_birth=dob,
+        maiden_name=None, married_on=None, residences=_residences(rng, dob, father.residences[-1].address),
+        driving_licence=None, relation=f"son_of:{father.person_id}",
+    )
+
+
+def block_rng(seed: int, block: int, stream: str = "people") -> random.Random:
+    return random.Random(f"{seed}:{stream}:{block}")
+
+
+def make_block(seed: int, block: int, size: int = BLOCK_SIZE) -> list[Person]:
+    """People block*BLOCK_SIZE ... + size - 1, from the block's own random stream."""
+    rng = block_rng(seed, block)
+    people: list[Person] = []
+    while len(people) < size:
+        index = block * BLOCK_SIZE + len(people)
+        if people and people[-1].relation is None and people[-1].sex == "M" and rng.random() < FATHER_SON_RATE * 2:
+            people.append(make_son(rng, seed, index, people[-1]))
+        elif people and people[-1].relation is None and rng.random() < TWIN_RATE:
+            people.append(make_twin(rng, seed, index, people[-1]))
+        else:
+            people.append(make_person(rng, seed, index))
+    return people
 
 
 def make_population(n: int, seed: int) -> list[Person]:
+    """The first n people for a seed (for tests and small tools; generation streams blocks)."""
     people: list[Person] = []
-    for i in range(n):
-        rng = person_rng(seed, -1 - i)
-        roll = rng.random()
-        if people and roll < 0.01:
-            people.append(make_relative(seed, i, people[rng.randrange(len(people))], "twin"))
-        elif people and roll < 0.015:
-            people.append(make_relative(seed, i, people[rng.randrange(len(people))], "son"))
-        else:
-            people.append(make_person(seed, i))
+    for block in range((n + BLOCK_SIZE - 1) // BLOCK_SIZE):
+        people += make_block(seed, block, min(BLOCK_SIZE, n - block * BLOCK_SIZE))
     return people

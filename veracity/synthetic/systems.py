@@ -40,11 +40,15 @@ def _surname_first(r: RecordDraft, _id: str, _at: date) -> str:
 
 
 def _sex_word(r: RecordDraft, _id: str, _at: date) -> str:
-    return {"M": "Male", "F": "Female"}[r.sex]
+    return {"M": "Male", "F": "Female"}.get(r.sex, "Unknown")
 
 
 def _sex_digit(r: RecordDraft, _id: str, _at: date) -> str:
-    return {"M": "1", "F": "2"}[r.sex]
+    return {"M": "1", "F": "2"}.get(r.sex, "0")
+
+
+def _event_date(fmt: str) -> Render:
+    return lambda r, _id, _at: r.event_date.strftime(fmt) if r.event_date else ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class System:
     encoding: str = "utf-8"
     widths: dict[str, int] = field(default_factory=dict)  # fixed_width column lengths
     id_prefix: str = ""
+    events: str | None = None  # each record is a participation in a crime, incident or search
+    ocr: bool = False  # keyed from scanned paper: typos are OCR misreads
 
 
 SYSTEMS: tuple[System, ...] = (
@@ -72,12 +78,15 @@ SYSTEMS: tuple[System, ...] = (
         },
     ),
     System(
-        "crime", "csv", 0.20, 1.0, delimiter="|", id_prefix="CRM",
+        "crime", "csv", 0.20, 1.0, delimiter="|", id_prefix="CRM", events="crime",
         columns={
             "CRIME_PERSON_ID": _rid, "FAMILY_NAME": _get("last_name"),
             "GIVEN_NAME": _get("first_name"), "BIRTH_DATE": _d("%Y-%m-%d"), "GENDER": _sex_word,
             "HOUSE_STREET": _get("address_line"), "POST_TOWN": _get("town"),
             "POST_CODE": _get("postcode"), "PNC": _get("pnc_id"),
+            "CRIME_REF": _get("event_ref"), "OFFENCE_DATE": _event_date("%Y-%m-%d"),
+            "HO_OFFENCE_GROUP": _get("event_group"), "NEIGHBOURHOOD": _get("neighbourhood"),
+            "PERSON_ROLE": _get("role"),
         },
     ),
     System(
@@ -93,14 +102,17 @@ SYSTEMS: tuple[System, ...] = (
     ),
     System(
         "command_and_control", "csv", 0.12, 1.5, delimiter=";", encoding="latin-1", id_prefix="CC",
+        events="incident",
         columns={
             "INCIDENT_PERSON_ID": _rid, "NAME": _surname_first, "AGE": _age,
             "LOCATION_POSTCODE": _get("postcode"), "CONTACT_NO": _get("phone"),
+            "INCIDENT_REF": _get("event_ref"), "INCIDENT_DATE": _event_date("%d/%m/%Y"),
+            "INCIDENT_TYPE": _get("event_group"), "BEAT": _get("neighbourhood"), "INVOLVEMENT": _get("role"),
         },
     ),
     System(
-        "case_files", "fixed_width", 0.08, 0.8, extension="txt", id_prefix="CF",
-        widths={"CASE_PERSON_ID": 12, "SURNAME": 25, "FORENAMES": 30, "DOB": 8, "SEX": 1,
+        "case_files", "fixed_width", 0.08, 0.8, extension="txt", id_prefix="CF", ocr=True,
+        widths={"CASE_PERSON_ID": 20, "SURNAME": 25, "FORENAMES": 30, "DOB": 8, "SEX": 1,
                 "POSTCODE": 8, "NI_NUMBER": 9, "PNC": 12},
         columns={
             "CASE_PERSON_ID": _rid, "SURNAME": _get("last_name", str.upper),
@@ -110,10 +122,11 @@ SYSTEMS: tuple[System, ...] = (
         },
     ),
     System(
-        "stop_search", "csv", 0.10, 1.4, id_prefix="SS",
+        "stop_search", "csv", 0.10, 1.4, id_prefix="SS", events="search",
         columns={
             "SEARCH_SUBJECT_ID": _rid, "FIRST_NAME": _get("first_name"), "LAST_NAME": _get("last_name"),
             "DATE_OF_BIRTH": _d("%d-%b-%Y"), "GENDER": _get("sex"), "HOME_POSTCODE": _get("postcode"),
+            "SEARCH_DATE": _event_date("%d-%b-%Y"), "SEARCH_AREA": _get("neighbourhood"),
         },
     ),
     System(
@@ -132,7 +145,7 @@ SYSTEMS: tuple[System, ...] = (
             "report_person_id": _rid,
             "person": lambda r, i, a: {"forenames": r.first_name, "surname": r.last_name,
                                        "date_of_birth": r.date_of_birth.isoformat() if r.date_of_birth else None,
-                                       "sex": r.sex},
+                                       "sex": r.sex or None},
             "last_known_address": lambda r, i, a: {"street": r.address_line, "town": r.town, "postcode": r.postcode},
             "phone": _get("phone"),
         },
@@ -155,8 +168,8 @@ SYSTEMS: tuple[System, ...] = (
         },
     ),
     System(
-        "fixed_penalties", "fixed_width", 0.06, 1.1, extension="dat", encoding="latin-1", id_prefix="FPN",
-        widths={"TICKET_PERSON_ID": 12, "OFFENDER_NAME": 40, "OFFENDER_DOB": 8,
+        "fixed_penalties", "fixed_width", 0.06, 1.1, extension="dat", encoding="latin-1", id_prefix="FPN", ocr=True,
+        widths={"TICKET_PERSON_ID": 20, "OFFENDER_NAME": 40, "OFFENDER_DOB": 8,
                 "DRIVER_NUMBER": 16, "POSTCODE": 8},
         columns={
             "TICKET_PERSON_ID": _rid, "OFFENDER_NAME": _surname_first, "OFFENDER_DOB": _d("%Y%m%d"),
