@@ -28,16 +28,39 @@ def _progress(message: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from veracity.synthetic import generate
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    from veracity.synthetic import generate
+    from veracity.synthetic.delta import generate_delta
+
+    started = time.monotonic()
+    if args.delta:
+        if args.batch is None:
+            raise VeracityError("--delta needs --batch K (1 for the first follow-on batch)")
+        d = generate_delta(Lake.open(args.lake), args.batch)
+        _progress(
+            f"delta batch {args.batch} ({d.batch_id}): {d.records:,} records ({d.updates:,} updates) incl. "
+            f"{d.new_people:,} new people, {d.deletions:,} deletions, in {time.monotonic() - started:.1f}s"
+        )
+        return 0
+    if args.batch is not None:
+        raise VeracityError("--batch is for follow-on batches: add --delta")
     lake = Lake.open(args.lake, create=True)
     if lake.exists("landing") and lake.list_dirs("landing"):
-        raise VeracityError(f"{lake.display('landing')} already holds extracts; use an empty lake")
-    started = time.monotonic()
-    summary = generate(lake, args.people, args.seed)
+        raise VeracityError(f"{lake.display('landing')} already holds extracts; use an empty lake or --delta")
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("people", total=args.people)
+        summary = generate(lake, args.people, args.seed, workers=args.workers, progress=lambda n: bar.advance(task, n))
     _progress(
-        f"generated {summary.records:,} records for {summary.people:,} people across "
-        f"{len(summary.records_per_system)} systems in {time.monotonic() - started:.1f}s -> {lake.display('landing')}"
+        f"generated {summary.records:,} records for {summary.people:,} people ({summary.networks:,} planted networks) "
+        f"across {len(summary.records_per_system)} systems in {time.monotonic() - started:.1f}s -> {lake.display('landing')}"
     )
     return 0
 
@@ -56,6 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{t.records_quarantined:,} quarantined; {summary.records_resolved:,} records -> "
         f"{summary.persons:,} persons"
     )
+    if t.deletions:
+        console.print(f"applied {t.deletions:,} deletions: the records are gone from the new snapshot")
     for problem in t.rejected_batches:
         console.print(f"[yellow]batch rejected[/yellow] {problem}")
     return 0
@@ -141,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake", required=True, help=lake_help)
     p.add_argument("--people", type=_positive_int, default=1000, help="people in the population (default 1000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--delta", action="store_true", help="write a follow-on batch for the lake's existing population")
+    p.add_argument("--batch", type=_positive_int, help="with --delta: which follow-on batch (1, 2, ...)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: up to 2)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("run", help="scrub, match and publish every batch in landing not yet processed")

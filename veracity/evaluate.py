@@ -80,7 +80,7 @@ def evaluate(lake: Lake) -> Evaluation:
     truth = lake.read_table("truth", "records")
     con.register("truth_records", truth)
     con.execute(
-        "CREATE TEMP VIEW truth AS SELECT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM truth_records"
+        "CREATE TEMP VIEW truth AS SELECT DISTINCT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM truth_records"
     )
     con.execute(
         "CREATE TEMP VIEW predicted AS SELECT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM person_xref"

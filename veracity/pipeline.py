@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from veracity import batches as batch_ledger
 from veracity.errors import VeracityError
@@ -32,6 +33,7 @@ class ScrubStats:
     records_in: int = 0
     records_clean: int = 0
     records_quarantined: int = 0
+    deletions: int = 0
     rejected_batches: list[str] = field(default_factory=list)
 
 
@@ -53,6 +55,7 @@ class RunSummary:
             t.records_in += s.records_in
             t.records_clean += s.records_clean
             t.records_quarantined += s.records_quarantined
+            t.deletions += s.deletions
             t.rejected_batches += s.rejected_batches
         return t
 
@@ -92,6 +95,9 @@ def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress
             if result.batch_error:
                 s.rejected_batches.append(result.batch_error)
             result_clean, result_q, rows_in = result.clean, result.quarantine, result.rows_in
+            deletions = read_deletions(lake, batch, checked)
+            lake.write_table(deletions, "clean", "deletions", batch.source, f"{batch.batch_id}.parquet")
+            s.deletions += deletions.num_rows
         lake.write_table(result_clean, "clean", "clean_person", batch.source, f"{batch.batch_id}.parquet")
         lake.write_table(result_q, "quarantine", batch.source, f"{batch.batch_id}.parquet")
         batch_ledger.record_processed(
@@ -112,6 +118,51 @@ def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress
     return stats
 
 
+DELETIONS_SCHEMA = pa.schema(
+    [("source_system", pa.string()), ("source_record_id", pa.string()), ("batch_id", pa.string()),
+     ("extracted_at", pa.timestamp("us", tz="UTC"))]
+)
+
+
+def read_deletions(lake: Lake, batch: batch_ledger.Batch, checked: batch_ledger.CheckedBatch) -> pa.Table:
+    """Record ids a batch's deletion files withdraw (retention reviews, erasure requests)."""
+    ids: list[str] = []
+    for name in checked.deletion_files:
+        rows = pacsv.read_csv(pa.py_buffer(lake.read_bytes("landing", batch.source, batch.batch_id, name)),
+                              convert_options=pacsv.ConvertOptions(column_types={"record_id": pa.string()}))
+        ids += [v for v in rows.column("record_id").to_pylist() if v]
+    n = len(ids)
+    return pa.table(
+        {"source_system": [batch.source] * n, "source_record_id": ids, "batch_id": [batch.batch_id] * n,
+         "extracted_at": pa.array([checked.extracted_at] * n, pa.timestamp("us", tz="UTC"))},
+        schema=DELETIONS_SCHEMA,
+    )
+
+
+def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
+    """Each source record as last delivered, less those deleted since.
+
+    A record delivered again under the same source id replaces its earlier version;
+    a deletion removes every version delivered before it.
+    """
+    con.register("all_versions", lake.dataset("clean", "clean_person", schema=CLEAN_PERSON.arrow_schema))
+    con.register("deletions", lake.dataset("clean", "deletions", schema=DELETIONS_SCHEMA))
+    return con.sql(
+        """
+        WITH latest AS (
+            SELECT * FROM all_versions
+            QUALIFY row_number() OVER (PARTITION BY unique_id ORDER BY extracted_at DESC, batch_id DESC) = 1
+        ), last_deleted AS (
+            SELECT source_system, source_record_id, max(extracted_at) AS deleted_at FROM deletions GROUP BY ALL
+        )
+        SELECT latest.* FROM latest
+        LEFT JOIN last_deleted d USING (source_system, source_record_id)
+        WHERE d.deleted_at IS NULL OR d.deleted_at < latest.extracted_at
+        ORDER BY unique_id
+        """
+    ).to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
+
+
 def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda _m: None, seed: int = 42) -> RunSummary | None:
     """Process every new batch and publish a snapshot. None when there was nothing new."""
     sources = load_sources(sources_dir)
@@ -121,9 +172,9 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     if not per_source:
         return None
 
-    records = lake.read_table("clean", "clean_person", schema=CLEAN_PERSON.arrow_schema)
-    progress(f"matching {records.num_rows} clean records")
     con = duckdb.connect()
+    records = current_records(con, lake)
+    progress(f"matching {records.num_rows} current clean records")
     if records.num_rows >= 2:
         resolution = resolve(con, records, seed=seed)
         pairs, clusters, model_json = resolution.pairs, resolution.clusters, resolution.model_json
@@ -140,7 +191,7 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     summary = RunSummary(run_id, started, finished, per_source, person.num_rows, records.num_rows, pairs.num_rows)
     publish_snapshot(
         lake, run_id,
-        tables={"person": person, "person_xref": xref, "match_pairs": pairs},
+        tables={"person": person, "person_xref": xref, "match_pairs": pairs, "clean_person": records},
         run_stats=run_stats_rows(summary),
         model_json=model_json,
     )

@@ -48,7 +48,6 @@ def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], run_s
     history = lake.read_table("curated", "snapshots", previous, "run_stats.parquet") if previous else RUN_STATS.empty()
     lake.write_table(pa.concat_tables([history, run_stats.cast(RUN_STATS.arrow_schema)]), *base, "run_stats.parquet")
     listing["run_stats"] = ["/".join((*base, "run_stats.parquet"))]
-    listing["clean_person"] = _zone_files(lake, "clean", "clean_person")
     listing["quarantine"] = _zone_files(lake, "quarantine")
     lake.write_json(model_json, *base, "model.json")
     lake.write_json(

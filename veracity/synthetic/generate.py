@@ -37,7 +37,7 @@ INCIDENT_ROLES = (("subject", 0.4), ("caller", 0.3), ("victim", 0.2), ("witness"
 TRUTH_SCHEMA = pa.schema(
     [
         ("source_system", pa.string()), ("source_record_id", pa.string()), ("person_id", pa.string()),
-        ("record_date", pa.date32()), ("errors", pa.string()), ("fault", pa.string()),
+        ("record_date", pa.date32()), ("errors", pa.string()), ("fault", pa.string()), ("op", pa.string()),
     ]
 )
 PEOPLE_SCHEMA = pa.schema(
@@ -113,17 +113,24 @@ class _BlockWriter:
         self.rows[system.name].append(row)
         if fault == "duplicate_record_id":
             self.rows[system.name].append(row)  # the same row delivered twice
-        self.truth.append((system.name, rid, person.person_id, record.record_date, ";".join(errors) or None, fault))
+        self.truth.append((system.name, rid, person.person_id, record.record_date, ";".join(errors) or None, fault, "insert"))
+
+    def truth_table(self) -> pa.Table:
+        return pa.Table.from_pylist([dict(zip(TRUTH_SCHEMA.names, t, strict=True)) for t in self.truth], schema=TRUTH_SCHEMA)
 
     def draft(self, rng: random.Random, system: System, person: Person, day) -> tuple[RecordDraft, list[str]]:
         return self.models[system.name].draft(rng, person, day)
 
 
-def _attach_event(rng: random.Random, system: System, person: Person, record: RecordDraft, key: tuple) -> None:
+def attach_event(rng: random.Random, system: System, person: Person, record: RecordDraft, key: tuple, recent: bool = False) -> None:
+    """Make the record a participation in a crime, incident or search. ``recent`` dates a
+    crime on the record's own day (a delta), instead of anywhere in the person's history."""
     home = person.residences[person.residence_index_on(record.record_date)].address.postcode
     area = ev.neighbourhood_near(rng, home)
     if system.events == "crime":
         event = ev.crime(rng, ev.event_ref("CR", *key), area, person.active_from)
+        if recent:
+            event = ev.Event(event.ref, event.kind, record.record_date, event.group, event.neighbourhood)
         record.role = _weighted(rng, SOLO_CRIME_ROLES)
     elif system.events == "incident":
         event = ev.incident(rng, ev.event_ref("IN", *key), area, record.record_date)
@@ -134,25 +141,28 @@ def _attach_event(rng: random.Random, system: System, person: Person, record: Re
     record.event_group, record.neighbourhood = event.group, event.neighbourhood
 
 
-def make_block_output(seed: int, block: int, size: int) -> BlockOutput:
+def block_records(seed: int, block: int, size: int, window: tuple | None = None, max_records: int | None = None) -> tuple[list[Person], _BlockWriter, list[tuple[str, str]]]:
+    """A block's people, their rendered records and network memberships. ``window``
+    (first day, last day) and ``max_records`` shape a delta's newcomers; the initial
+    delivery spans each person's whole history."""
     people = make_block(seed, block, size)
     rng = block_rng(seed, block, "records")
     out = _BlockWriter(seed)
     for person in people:
-        for k in range(person.activity):
+        for k in range(min(person.activity, max_records or person.activity)):
             system = pick_system(rng)
-            day = random_day(rng, person.active_from, REFERENCE_DATE)
+            day = random_day(rng, *window) if window else random_day(rng, person.active_from, REFERENCE_DATE)
             record, errors = out.draft(rng, system, person, day)
             if system.events:
-                _attach_event(rng, system, person, record, (seed, person.index, k))
+                attach_event(rng, system, person, record, (seed, person.index, k), recent=window is not None)
             out.add(rng, system, person, record_id(system, seed, person.index, k), record, errors)
 
     crime_system = next(s for s in SYSTEMS if s.events == "crime")
     network_rng = block_rng(seed, block, "networks")
-    networks = ev.plan_networks(network_rng, seed, block, people)
-    network_rows = []
+    networks = ev.plan_networks(network_rng, seed, block, people) if window is None else []
+    memberships = []
     for network in networks:
-        network_rows += [(network.network_id, people[m].person_id) for m in network.members]
+        memberships += [(network.network_id, people[m].person_id) for m in network.members]
         for event, cast in ev.network_events(network_rng, network, people):
             for member, role in cast:
                 person = people[member]
@@ -160,13 +170,17 @@ def make_block_output(seed: int, block: int, size: int) -> BlockOutput:
                 record.event_ref, record.event_date, record.event_group = event.ref, event.day, event.group
                 record.neighbourhood, record.role = event.neighbourhood, role
                 out.add(network_rng, crime_system, person, record_id(crime_system, seed, event.ref, member), record, errors)
+    return people, out, memberships
 
+
+def make_block_output(seed: int, block: int, size: int) -> BlockOutput:
+    people, out, memberships = block_records(seed, block, size)
     return BlockOutput(
         bodies={s.name: serialise_rows(s, out.rows[s.name]) for s in SYSTEMS},
         counts={s.name: len(out.rows[s.name]) for s in SYSTEMS},
-        truth=pa.Table.from_pylist([dict(zip(TRUTH_SCHEMA.names, t, strict=True)) for t in out.truth], schema=TRUTH_SCHEMA),
+        truth=out.truth_table(),
         people=_people_table(people),
-        networks=pa.Table.from_pylist([dict(zip(NETWORK_SCHEMA.names, r, strict=True)) for r in network_rows], schema=NETWORK_SCHEMA),
+        networks=pa.Table.from_pylist([dict(zip(NETWORK_SCHEMA.names, r, strict=True)) for r in memberships], schema=NETWORK_SCHEMA),
     )
 
 
