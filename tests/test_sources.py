@@ -67,3 +67,9 @@ def test_invalid_yaml_is_reported(tmp_path: Path):
 def test_empty_sources_directory(tmp_path: Path):
     with pytest.raises(ConfigError, match="no source configs"):
         load_sources(tmp_path)
+
+
+def test_every_synthetic_system_is_documented():
+    doc = (Path(__file__).resolve().parent.parent / "sources" / "README.md").read_text()
+    for system in SYSTEMS:
+        assert f"| `{system.name}` |" in doc

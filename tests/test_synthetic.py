@@ -113,7 +113,11 @@ def test_hard_negatives_are_planted():
     by_id = {p.person_id: p for p in people}
     twins = [p for p in people if p.relation and p.relation.startswith("twin_of:")]
     sons = [p for p in people if p.relation and p.relation.startswith("son_of:")]
-    assert twins and sons
+    namesakes = [p for p in people if p.relation and p.relation.startswith("namesake_of:")]
+    assert twins and sons and namesakes
+    for namesake in namesakes:
+        other = by_id[namesake.relation.split(":", 1)[1]]
+        assert (namesake.first_name, namesake.last_name, namesake.date_of_birth.year) == (other.first_name, other.last_name, other.date_of_birth.year)
     for twin in twins:
         sibling = by_id[twin.relation.split(":", 1)[1]]
         assert (twin.last_name, twin.date_of_birth, twin.residences) == (sibling.last_name, sibling.date_of_birth, sibling.residences)
@@ -211,3 +215,13 @@ def test_names_span_origins_and_include_phonetic_variants(medium_lake):
     truth = medium_lake.read_table("truth", "records").to_pylist()
     assert any(r["errors"] and "phonetic_variant" in r["errors"] for r in truth)
     assert any(r["errors"] and "nickname" in r["errors"] for r in truth)
+
+
+def test_every_error_is_documented():
+    from pathlib import Path
+
+    from veracity.synthetic.errors import BASE_RATES
+
+    doc = (Path(__file__).resolve().parent.parent / "sources" / "README.md").read_text()
+    for error in BASE_RATES:
+        assert f"`{error}`" in doc, error

@@ -16,6 +16,7 @@ from functools import cache
 from nicknames import NickNamer
 
 from veracity import uk
+from veracity.synthetic.draws import choice, randint, randrange
 from veracity.synthetic.names import variants
 from veracity.synthetic.population import Person
 
@@ -90,14 +91,14 @@ def typo(rng: random.Random, word: str, ocr: bool = False) -> str:
     if ocr:
         options = [(a, b) for a, b in _OCR_CONFUSIONS if a in word[1:]]
         if options:
-            a, b = rng.choice(options)
+            a, b = choice(rng, options)
             at = word.index(a, 1)
             return word[:at] + b + word[at + len(a) :]
-    i = rng.randrange(1, len(word))
+    i = randrange(rng, 1, len(word))
     kind = rng.random()
     if kind < 0.35:
         c = word[i].lower()
-        sub = rng.choice(_KEYBOARD_NEIGHBOURS.get(c, c))
+        sub = choice(rng, _KEYBOARD_NEIGHBOURS.get(c, c))
         return word[:i] + (sub.upper() if word[i].isupper() else sub) + word[i + 1 :]
     if kind < 0.6:
         return word[:i] + word[i + 1 :]
@@ -119,8 +120,8 @@ def nicknames_of(first_name: str) -> tuple[str, ...]:
 def _slip_digit(rng: random.Random, d: date) -> date:
     try:
         if rng.random() < 0.5:
-            return d.replace(day=max(1, min(28, d.day + rng.choice((-10, -1, 1, 10)))))
-        return d.replace(year=d.year + rng.choice((-1, 1)))
+            return d.replace(day=max(1, min(28, d.day + choice(rng, (-10, -1, 1, 10)))))
+        return d.replace(year=d.year + choice(rng, (-1, 1)))
     except ValueError:
         return d
 
@@ -151,14 +152,14 @@ class ErrorModel:
             alias_first, _, alias_last = person.aliases[0].partition(" ")
             first, last = alias_first, alias_last
         if first in variants() and hit("phonetic_variant"):
-            first = rng.choice(variants()[first])
+            first = choice(rng, variants()[first])
         elif last in variants() and hit("phonetic_variant"):
-            last = rng.choice(variants()[last])
+            last = choice(rng, variants()[last])
         if nicknames_of(first) and hit("nickname"):
-            first = rng.choice(nicknames_of(first))
+            first = choice(rng, nicknames_of(first))
         if "-" in last and hit("double_barrel_split"):
             parts = last.split("-")
-            last = rng.choice((parts[-1], " ".join(parts)))
+            last = choice(rng, (parts[-1], " ".join(parts)))
         if hit("first_name_typo"):
             first = typo(rng, first, self.ocr)
         if hit("last_name_typo"):
@@ -183,12 +184,12 @@ class ErrorModel:
         current = person.residence_index_on(day)
         address = person.residences[current].address
         if current > 0 and hit("stale_address"):
-            address = person.residences[rng.randrange(current)].address
+            address = person.residences[randrange(rng, current)].address
         postcode: str | None = address.postcode
         if hit("postcode_missing"):
             postcode = None
         elif hit("postcode_typo"):
-            postcode = postcode[:-1] + rng.choice(uk.POSTCODE_UNIT_LETTERS)
+            postcode = postcode[:-1] + choice(rng, uk.POSTCODE_UNIT_LETTERS)
 
         def ident(value: str | None) -> str | None:
             if value is None or rng.random() < rates["identifier_missing"]:
@@ -197,7 +198,7 @@ class ErrorModel:
 
         pnc = ident(person.pnc_id)
         if pnc and hit("pnc_wrong"):
-            pnc = uk.format_pnc_id(rng.randint(0, 26), rng.randint(1, 9_999_999))
+            pnc = uk.format_pnc_id(randint(rng, 0, 26), randint(rng, 1, 9_999_999))
         record = RecordDraft(
             first_name=first, middle_names=middle, last_name=last, date_of_birth=dob, sex=sex,
             address_line=address.line, town=address.town, postcode=postcode,
@@ -210,4 +211,4 @@ class ErrorModel:
 
 def random_day(rng: random.Random, start: date, end: date) -> date:
     span = (end - start).days
-    return start + timedelta(days=rng.randrange(span)) if span > 0 else start
+    return start + timedelta(days=randrange(rng, span)) if span > 0 else start

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
+from veracity.synthetic.draws import choice, randint, randrange
 from veracity.synthetic.population import HISTORY_START, REFERENCE_DATE, Person
 
 # Home Office recorded-crime offence groups, with their share of offences and a
@@ -91,14 +92,18 @@ def _month_cumulative(group_index: int, neighbourhood_index: int) -> tuple[float
 _GROUP_CUMULATIVE = tuple(itertools.accumulate(g[1] for g in OFFENCE_GROUPS))
 
 
+@cache
+def _near(district: str) -> tuple[int, ...]:
+    return tuple(i for i, n in enumerate(NEIGHBOURHOODS) if n[1] == district or n[1][:2] == district[:2])
+
+
 def neighbourhood_near(rng: random.Random, postcode: str | None) -> int:
-    """Most offending happens near home: the neighbourhood of the home district if any."""
+    """Most offending happens near home: a neighbourhood in the home area if there is one."""
     if postcode and rng.random() < 0.6:
-        district = postcode.split(" ")[0]
-        near = [i for i, n in enumerate(NEIGHBOURHOODS) if n[1] == district or n[1][:2] == district[:2]]
+        near = _near(postcode.split(" ")[0])
         if near:
-            return rng.choice(near)
-    return rng.randrange(len(NEIGHBOURHOODS))
+            return choice(rng, near)
+    return randrange(rng, len(NEIGHBOURHOODS))
 
 
 def crime(rng: random.Random, ref: str, neighbourhood: int, not_before: date, group: int | None = None) -> Event:
@@ -106,13 +111,13 @@ def crime(rng: random.Random, ref: str, neighbourhood: int, not_before: date, gr
         group = bisect.bisect(_GROUP_CUMULATIVE, rng.random() * _GROUP_CUMULATIVE[-1])
     cumulative = _month_cumulative(group, neighbourhood)
     month = MONTHS[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
-    day = max(not_before, month + timedelta(days=rng.randrange(28)))
+    day = max(not_before, month + timedelta(days=randrange(rng, 28)))
     day = min(day, REFERENCE_DATE - timedelta(days=1))
     return Event(ref, "crime", day, OFFENCE_GROUPS[group][0], NEIGHBOURHOODS[neighbourhood][0])
 
 
 def incident(rng: random.Random, ref: str, neighbourhood: int, day: date) -> Event:
-    return Event(ref, "incident", day, rng.choice(INCIDENT_TYPES), NEIGHBOURHOODS[neighbourhood][0])
+    return Event(ref, "incident", day, choice(rng, INCIDENT_TYPES), NEIGHBOURHOODS[neighbourhood][0])
 
 
 def plan_networks(rng: random.Random, seed: int, block: int, people: list[Person]) -> list[Network]:
@@ -123,7 +128,7 @@ def plan_networks(rng: random.Random, seed: int, block: int, people: list[Person
     count = int(expected) + (rng.random() < expected - int(expected))
     networks: list[Network] = []
     for k in range(count):
-        size = min(rng.randint(*NETWORK_SIZES), len(candidates))
+        size = min(randint(rng, *NETWORK_SIZES), len(candidates))
         if size < NETWORK_SIZES[0]:
             break
         members = sorted(rng.sample(candidates, size))
@@ -138,8 +143,8 @@ def network_events(rng: random.Random, network: Network, people: list[Person]) -
     not_before = max(people[m].active_from for m in network.members)
     events = []
     for e in range(len(network.members) * 2):
-        area = home if rng.random() < 0.8 else rng.randrange(len(NEIGHBOURHOODS))
+        area = home if rng.random() < 0.8 else randrange(rng, len(NEIGHBOURHOODS))
         event = crime(rng, event_ref("CR", network.network_id, e), area, not_before)
-        cast = rng.sample(network.members, min(len(network.members), rng.randint(2, 5)))
+        cast = rng.sample(network.members, min(len(network.members), randint(rng, 2, 5)))
         events.append((event, [(m, "suspect" if i < 2 or rng.random() < 0.6 else "associate") for i, m in enumerate(cast)]))
     return events

@@ -28,6 +28,7 @@ from veracity.synthetic.population import BLOCK_SIZE, REFERENCE_DATE, Person, bl
 from veracity.synthetic.systems import SYSTEMS, System
 
 EXTRACTED_AT = datetime(REFERENCE_DATE.year, REFERENCE_DATE.month, REFERENCE_DATE.day, 6, 0, tzinfo=UTC)
+EXTRACTED_DAY = EXTRACTED_AT.date()
 # Row-level faults each extract carries, which the scrub must quarantine.
 MISSING_ID_RATE = 0.001
 DUPLICATE_ID_RATE = 0.001
@@ -108,8 +109,8 @@ class _BlockWriter:
             fault = "missing_record_id"
         elif rng.random() < DUPLICATE_ID_RATE:
             fault = "duplicate_record_id"
-        row = {col: render(record, "" if fault == "missing_record_id" else rid, EXTRACTED_AT.date())
-               for col, render in system.columns.items()}
+        shown_id = "" if fault == "missing_record_id" else rid
+        row = {col: render(record, shown_id, EXTRACTED_DAY) for col, render in system.columns.items()}
         self.rows[system.name].append(row)
         if fault == "duplicate_record_id":
             self.rows[system.name].append(row)  # the same row delivered twice

@@ -8,11 +8,14 @@ address) and fathers and sons who share a name and an address.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import cached_property
 
 from veracity import uk
+from veracity.synthetic.draws import choice, randint, randrange
 from veracity.synthetic.names import Origin, draw_origin, female_surname, origins
 
 BLOCK_SIZE = 1000
@@ -20,6 +23,7 @@ REFERENCE_DATE = date(2026, 11, 1)  # the initial extraction
 HISTORY_START = date(2023, 1, 1)  # records describe contacts from here on
 TWIN_RATE = 0.008
 FATHER_SON_RATE = 0.005
+NAMESAKE_RATE = 0.005  # an unrelated person with the same name and birth year
 MARRIAGE_NAME_CHANGE_RATE = 0.12  # of women over 20
 DOUBLE_BARRELLED_RATE = 0.02
 ALIAS_RATE = 0.05
@@ -39,6 +43,9 @@ STREETS = (
     "Moseley Road", "Lichfield Road", "Holyhead Road", "Foleshill Road", "Wednesfield Road",
     "Stafford Street", "Kings Road", "Queens Road", "Albert Road", "Grove Lane", "Mill Lane", "Oak Tree Lane",
 )
+
+
+_AREA_CUMULATIVE = tuple(itertools.accumulate(a[3] for a in POSTCODE_AREAS))
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Person:
                 index = i
         return index
 
-    @property
+    @cached_property
     def active_from(self) -> date:
         twelfth = _add_years(self.date_of_birth, 12)
         return max(HISTORY_START, twelfth)
@@ -103,14 +110,14 @@ def _add_years(d: date, years: int) -> date:
 
 
 def random_postcode(rng: random.Random) -> tuple[str, str]:
-    area, top, town, _ = rng.choices(POSTCODE_AREAS, weights=[a[3] for a in POSTCODE_AREAS])[0]
-    unit = rng.choice(uk.POSTCODE_UNIT_LETTERS) + rng.choice(uk.POSTCODE_UNIT_LETTERS)
-    return f"{area}{rng.randint(1, top)} {rng.randint(0, 9)}{unit}", town
+    area, top, town, _ = rng.choices(POSTCODE_AREAS, cum_weights=_AREA_CUMULATIVE)[0]
+    unit = choice(rng, uk.POSTCODE_UNIT_LETTERS) + choice(rng, uk.POSTCODE_UNIT_LETTERS)
+    return f"{area}{randint(rng, 1, top)} {randint(rng, 0, 9)}{unit}", town
 
 
 def random_address(rng: random.Random) -> Address:
     postcode, town = random_postcode(rng)
-    return Address(f"{rng.randint(1, 250)} {rng.choice(STREETS)}", town, postcode)
+    return Address(f"{randint(rng, 1, 250)} {choice(rng, STREETS)}", town, postcode)
 
 
 def _dob(rng: random.Random) -> date:
@@ -126,28 +133,28 @@ def _activity(rng: random.Random) -> int:
 
 def _ni_number(rng: random.Random) -> str:
     while True:
-        prefix = rng.choice(uk.NI_FIRST) + rng.choice(uk.NI_SECOND)
+        prefix = choice(rng, uk.NI_FIRST) + choice(rng, uk.NI_SECOND)
         if prefix not in uk.NI_BANNED_PREFIXES:
-            return f"{prefix}{rng.randint(0, 999999):06d}{rng.choice('ABCD')}"
+            return f"{prefix}{randint(rng, 0, 999999):06d}{choice(rng, 'ABCD')}"
 
 
 def _driving_licence(rng: random.Random, last: str, first: str, middle: str, dob: date, sex: str) -> str:
     stem = uk.driving_licence_stem(last, first[:1] + middle[:1], dob, sex == "F")
-    return stem + str(rng.randint(0, 9)) + rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") + rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ")
+    return stem + str(randint(rng, 0, 9)) + choice(rng, "ABCDEFGHJKLMNPRSTUVWXYZ") + choice(rng, "ABCDEFGHJKLMNPRSTUVWXYZ")
 
 
 def _residences(rng: random.Random, dob: date, first: Address | None = None) -> tuple[Residence, ...]:
     moves = min(5, int(rng.expovariate(0.8)))
     start = _add_years(dob, 16)
     span = max(1, (REFERENCE_DATE - start).days)
-    dates = sorted(start + timedelta(days=rng.randrange(span)) for _ in range(moves))
+    dates = sorted(start + timedelta(days=randrange(rng, span)) for _ in range(moves))
     addresses = [first or random_address(rng)] + [random_address(rng) for _ in dates]
     return tuple(Residence(a, d) for a, d in zip(addresses, [dob, *dates], strict=True))
 
 
 def make_person(rng: random.Random, seed: int, index: int, origin: Origin | None = None) -> Person:
     origin = origin or draw_origin(rng)
-    sex = rng.choice("MF")
+    sex = choice(rng, "MF")
     first = origin.first(sex).draw(rng)
     middle = origin.first(sex).draw(rng) if rng.random() < 0.35 else ""
     last = origin.last.draw(rng)
@@ -160,15 +167,15 @@ def make_person(rng: random.Random, seed: int, index: int, origin: Origin | None
     maiden, married_on = None, None
     if sex == "F" and age > 20 and rng.random() < MARRIAGE_NAME_CHANGE_RATE:
         maiden, last = last, female_surname(origin, origin.last.draw(rng))
-        married_on = HISTORY_START + timedelta(days=rng.randrange((REFERENCE_DATE - HISTORY_START).days))
+        married_on = HISTORY_START + timedelta(days=randrange(rng, (REFERENCE_DATE - HISTORY_START).days))
     activity = _activity(rng)
     offender = rng.random() < min(0.9, 0.2 + 0.08 * activity)
-    pnc = uk.format_pnc_id(rng.randint(0, 26), rng.randint(1, 9_999_999)) if offender else None
-    cro = uk.format_cro_number(rng.randint(1, 999_999), rng.randint(70, 99)) if offender and rng.random() < 0.5 else None
+    pnc = uk.format_pnc_id(randint(rng, 0, 26), randint(rng, 1, 9_999_999)) if offender else None
+    cro = uk.format_cro_number(randint(rng, 1, 999_999), randint(rng, 70, 99)) if offender and rng.random() < 0.5 else None
     ni = _ni_number(rng) if age >= 16 and rng.random() < 0.8 else None
     dl = _driving_licence(rng, last, first, middle, dob, sex) if age >= 17 and rng.random() < 0.6 else None
-    phone = f"07{rng.randint(100_000_000, 999_999_999)}" if rng.random() < 0.7 else None
-    email = f"{first}.{last}{rng.randint(1, 99)}@example.com".lower().replace(" ", "") if rng.random() < 0.4 else None
+    phone = f"07{randint(rng, 100_000_000, 999_999_999)}" if rng.random() < 0.7 else None
+    email = f"{first}.{last}{randint(rng, 1, 99)}@example.com".lower().replace(" ", "") if rng.random() < 0.4 else None
     aliases = ()
     if rng.random() < ALIAS_RATE:
         aliases = (f"{origin.first(sex).draw(rng)} {last}" if rng.random() < 0.5 else f"{first} {origin.last.draw(rng)}",)
@@ -202,12 +209,22 @@ def make_twin(rng: random.Random, seed: int, index: int, of: Person) -> Person:
 def make_son(rng: random.Random, seed: int, index: int, father: Person) -> Person:
     """A son with his father's name and address, born 18 to 35 years later."""
     base = make_person(rng, seed, index, _origin_named(father.origin))
-    dob = father.date_of_birth + timedelta(days=int(365.25 * rng.randint(18, 35)))
+    dob = father.date_of_birth + timedelta(days=int(365.25 * randint(rng, 18, 35)))
     dob = min(dob, REFERENCE_DATE - timedelta(days=365 * 13))
     return replace(
         base, first_name=father.first_name, last_name=father.last_name, sex="M", date_of_birth=dob,
         maiden_name=None, married_on=None, residences=_residences(rng, dob, father.residences[-1].address),
         driving_licence=None, relation=f"son_of:{father.person_id}",
+    )
+
+
+def make_namesake(rng: random.Random, seed: int, index: int, of: Person) -> Person:
+    """An unrelated person who shares a name and a birth year, living elsewhere."""
+    base = make_person(rng, seed, index, _origin_named(of.origin))
+    dob = of.date_of_birth.replace(month=randint(rng, 1, 12), day=randint(rng, 1, 28))
+    return replace(
+        base, first_name=of.first_name, last_name=of.last_name, sex=of.sex, date_of_birth=dob,
+        maiden_name=None, married_on=None, driving_licence=None, relation=f"namesake_of:{of.person_id}",
     )
 
 
@@ -225,6 +242,8 @@ def make_block(seed: int, block: int, size: int = BLOCK_SIZE) -> list[Person]:
             people.append(make_son(rng, seed, index, people[-1]))
         elif people and people[-1].relation is None and rng.random() < TWIN_RATE:
             people.append(make_twin(rng, seed, index, people[-1]))
+        elif people and rng.random() < NAMESAKE_RATE:
+            people.append(make_namesake(rng, seed, index, people[randrange(rng, len(people))]))
         else:
             people.append(make_person(rng, seed, index))
     return people

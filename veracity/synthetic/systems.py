@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from veracity.synthetic.errors import RecordDraft
 
 Render = Callable[[RecordDraft, str, date], object]
 
 
+@lru_cache(maxsize=1 << 17)
+def format_date(d: date, fmt: str) -> str:
+    """Dates repeat across a person's records: format each once."""
+    return d.strftime(fmt)
+
+
 def _d(fmt: str) -> Render:
-    return lambda r, _id, _at: r.date_of_birth.strftime(fmt) if r.date_of_birth else ""
+    return lambda r, _id, _at: format_date(r.date_of_birth, fmt) if r.date_of_birth else ""
 
 
 def _age(r: RecordDraft, _id: str, at: date) -> str:
@@ -48,7 +55,7 @@ def _sex_digit(r: RecordDraft, _id: str, _at: date) -> str:
 
 
 def _event_date(fmt: str) -> Render:
-    return lambda r, _id, _at: r.event_date.strftime(fmt) if r.event_date else ""
+    return lambda r, _id, _at: format_date(r.event_date, fmt) if r.event_date else ""
 
 
 @dataclass(frozen=True)
