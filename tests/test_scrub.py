@@ -104,7 +104,7 @@ def test_missing_column_rejects_the_batch_with_a_clear_reason():
     result = scrub("ID,FIRST\n1,A\n")
     assert result.clean.num_rows == 0
     assert result.quarantine.column("reason_codes").to_pylist() == ["batch_rejected"]
-    assert "'DOB' named in example.yaml is not in the extract's header" in result.batch_error
+    assert "example.yaml: fields.last_name: column 'LAST' is not in the extract (it has: ID, FIRST)" in result.batch_error
 
 
 def test_empty_file_is_a_batch_error_and_header_only_is_empty():

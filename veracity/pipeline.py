@@ -6,21 +6,21 @@ local orchestrator all call these same entry points.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from veracity import batches as batch_ledger
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, model
 from veracity.matching.resolve import resolve
-from veracity.schema import CLEAN_PERSON, RUN_STATS
-from veracity.scrub.scrub import quarantine_rows, scrub_batch
+from veracity.schema import CLEAN_PERSON, DELETIONS, RUN_STATS
+from veracity.scrub.job import scrub_job
 from veracity.snapshots import publish_snapshot
 from veracity.sources import SourceConfig, load_sources
 
@@ -64,79 +64,38 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress) -> dict[str, ScrubStats]:
-    """Scrub every landed batch not yet in the ledger; write clean and quarantine zones."""
+def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress, workers: int | None = None) -> dict[str, ScrubStats]:
+    """Scrub every landed batch not yet in the ledger, batches in parallel processes."""
     landed = batch_ledger.landed_batches(lake)
     if not landed:
         raise VeracityError(f"no batches in {lake.display('landing')}: generate or land extracts first")
+    todo = [b for b in landed if not batch_ledger.processed(lake, b)]
+    jobs = [(lake.uri, b.source, b.batch_id, sources[b.source].path if b.source in sources else None) for b in todo]
+    workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
     stats: dict[str, ScrubStats] = {}
-    for batch in landed:
-        if batch_ledger.processed(lake, batch):
-            continue
-        s = stats.setdefault(batch.source, ScrubStats())
-        checked = batch_ledger.check(lake, batch)
-        config = sources.get(batch.source)
-        problems = [f"unknown_source: no sources/{batch.source}.yaml"] if config is None else []
-        problems += [checked.problem] if checked.problem else []
-        problem = "; ".join(problems) or None
-        if problem:
-            result_clean, result_q = CLEAN_PERSON.empty(), quarantine_rows(
-                batch.source, batch.batch_id, [(None, 0, "batch_rejected", f"{batch.key}: {problem}")]
-            )
-            rows_in = 1
-            s.rejected_batches.append(f"{batch.key}: {problem}")
-        else:
-            result = scrub_batch(checked.data, config, batch.batch_id, checked.extracted_at)
-            if not result.reconciles():
-                raise VeracityError(
-                    f"{batch.key}: {result.rows_in} rows in but {result.clean.num_rows} clean + "
-                    f"{result.quarantine.num_rows} quarantined; refusing to publish"
-                )
-            if result.batch_error:
-                s.rejected_batches.append(result.batch_error)
-            result_clean, result_q, rows_in = result.clean, result.quarantine, result.rows_in
-            deletions = read_deletions(lake, batch, checked)
-            lake.write_table(deletions, "clean", "deletions", batch.source, f"{batch.batch_id}.parquet")
-            s.deletions += deletions.num_rows
-        lake.write_table(result_clean, "clean", "clean_person", batch.source, f"{batch.batch_id}.parquet")
-        lake.write_table(result_q, "quarantine", batch.source, f"{batch.batch_id}.parquet")
-        batch_ledger.record_processed(
-            lake, batch,
-            {
-                "source": batch.source, "batch_id": batch.batch_id, "status": "rejected" if problem else "scrubbed",
-                "problem": problem, "records_in": rows_in, "records_clean": result_clean.num_rows,
-                "records_quarantined": result_q.num_rows,
-                "extracted_at": checked.extracted_at.isoformat() if checked.extracted_at else None,
-                "processed_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        s.batches += 1
-        s.records_in += rows_in
-        s.records_clean += result_clean.num_rows
-        s.records_quarantined += result_q.num_rows
-        progress(f"scrubbed {batch.key}: {result_clean.num_rows} clean, {result_q.num_rows} quarantined")
+    if workers <= 1 or len(jobs) <= 1:
+        outcomes = map(scrub_job, jobs)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        outcomes = pool.imap_unordered(scrub_job, jobs)
+    try:
+        for outcome in outcomes:
+            s = stats.setdefault(outcome.source, ScrubStats())
+            s.batches += 1
+            s.records_in += outcome.records_in
+            s.records_clean += outcome.records_clean
+            s.records_quarantined += outcome.records_quarantined
+            s.deletions += outcome.deletions
+            if outcome.problem:
+                s.rejected_batches.append(f"{outcome.source}/{outcome.batch_id}: {outcome.problem}")
+            progress(f"scrubbed {outcome.source}/{outcome.batch_id}: {outcome.records_clean:,} clean, "
+                     f"{outcome.records_quarantined:,} quarantined")
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     return stats
-
-
-DELETIONS_SCHEMA = pa.schema(
-    [("source_system", pa.string()), ("source_record_id", pa.string()), ("batch_id", pa.string()),
-     ("extracted_at", pa.timestamp("us", tz="UTC"))]
-)
-
-
-def read_deletions(lake: Lake, batch: batch_ledger.Batch, checked: batch_ledger.CheckedBatch) -> pa.Table:
-    """Record ids a batch's deletion files withdraw (retention reviews, erasure requests)."""
-    ids: list[str] = []
-    for name in checked.deletion_files:
-        rows = pacsv.read_csv(pa.py_buffer(lake.read_bytes("landing", batch.source, batch.batch_id, name)),
-                              convert_options=pacsv.ConvertOptions(column_types={"record_id": pa.string()}))
-        ids += [v for v in rows.column("record_id").to_pylist() if v]
-    n = len(ids)
-    return pa.table(
-        {"source_system": [batch.source] * n, "source_record_id": ids, "batch_id": [batch.batch_id] * n,
-         "extracted_at": pa.array([checked.extracted_at] * n, pa.timestamp("us", tz="UTC"))},
-        schema=DELETIONS_SCHEMA,
-    )
 
 
 def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
@@ -146,7 +105,7 @@ def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
     a deletion removes every version delivered before it.
     """
     con.register("all_versions", lake.dataset("clean", "clean_person", schema=CLEAN_PERSON.arrow_schema))
-    con.register("deletions", lake.dataset("clean", "deletions", schema=DELETIONS_SCHEMA))
+    con.register("deletions", lake.dataset("clean", "deletions", schema=DELETIONS.arrow_schema))
     return con.sql(
         """
         WITH latest AS (

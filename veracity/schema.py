@@ -74,8 +74,11 @@ CLEAN_PERSON = Table(
         Column("unique_id", STR, "source_system:source_record_id, unique across sources"),
         Column("extracted_at", pa.timestamp("us", tz="UTC"), "When the source extracted the batch"),
         Column("first_name", STR, "Forename, upper case ASCII"),
+        Column("forename_canonical", STR, "Forename with a nickname resolved to its usual full form (BOB -> ROBERT)"),
         Column("middle_names", STR, "Middle names, upper case ASCII"),
         Column("last_name", STR, "Surname, upper case ASCII"),
+        Column("first_name_metaphone", STR, "Double Metaphone key of the forename, for blocking"),
+        Column("last_name_metaphone", STR, "Double Metaphone key of the surname, for blocking"),
         Column("aliases", STR, "Other names, '|' separated, upper case ASCII"),
         Column("date_of_birth", pa.date32(), "Date of birth; null when unknown or invalid"),
         Column("birth_year", pa.int32(), "Year of birth, from the date of birth or an age"),
@@ -83,6 +86,8 @@ CLEAN_PERSON = Table(
         Column("address", STR, "Address lines, upper case, single spaced"),
         Column("town", STR, "Post town, upper case"),
         Column("postcode", STR, "UK postcode normalised as 'OUT IN'; null when invalid"),
+        Column("postcode_sector", STR, "Postcode sector, e.g. 'B12 9'"),
+        Column("postcode_district", STR, "Postcode district (outward code), e.g. 'B12'"),
         Column("phone", STR, "Telephone number in E.164"),
         Column("email", STR, "Email, lower case"),
         Column("pnc_id", STR, "PNC id with a valid check letter"),
@@ -164,6 +169,34 @@ RUN_STATS = Table(
     ),
 )
 
+DELETIONS = Table(
+    "deletions",
+    "Source records withdrawn by their system (retention review, erasure request)",
+    (
+        Column("source_system", STR, "Source system"),
+        Column("source_record_id", STR, "Withdrawn record"),
+        Column("batch_id", STR, "Batch that carried the deletion"),
+        Column("extracted_at", pa.timestamp("us", tz="UTC"), "When the source extracted that batch"),
+    ),
+)
+
+DATA_QUALITY = Table(
+    "data_quality",
+    "Per batch and source: how complete and valid each field is, and why rows were rejected",
+    (
+        Column("source_system", STR, "Source system"),
+        Column("batch_id", STR, "Batch"),
+        Column("check_type", STR, "'field' (a clean_person column) or 'quarantine' (a reason code)"),
+        Column("name", STR, "Field name or quarantine reason code"),
+        Column("records", pa.int64(), "Clean rows (fields) or rows received (quarantine) in the batch"),
+        Column("count", pa.int64(), "Rows with the field populated, or rows quarantined for the reason"),
+        Column("rate", pa.float64(), "count / records"),
+        Column("invalid", pa.int64(), "Rows whose value was invalid and so nulled (fields only)"),
+        Column("invalid_rate", pa.float64(), "invalid / records"),
+        Column("distinct_values", pa.int64(), "Approximate distinct values (fields only)"),
+    ),
+)
+
 CURATED_TABLES: dict[str, Table] = {
-    t.name: t for t in (PERSON, PERSON_XREF, MATCH_PAIRS, CLEAN_PERSON, QUARANTINE, RUN_STATS)
+    t.name: t for t in (PERSON, PERSON_XREF, MATCH_PAIRS, CLEAN_PERSON, QUARANTINE, RUN_STATS, DATA_QUALITY)
 }

@@ -49,6 +49,7 @@ def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], run_s
     lake.write_table(pa.concat_tables([history, run_stats.cast(RUN_STATS.arrow_schema)]), *base, "run_stats.parquet")
     listing["run_stats"] = ["/".join((*base, "run_stats.parquet"))]
     listing["quarantine"] = _zone_files(lake, "quarantine")
+    listing["data_quality"] = _zone_files(lake, "clean", "data_quality")
     lake.write_json(model_json, *base, "model.json")
     lake.write_json(
         {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "tables": listing}, *base, SNAPSHOT_FILE

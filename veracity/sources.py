@@ -17,8 +17,10 @@ from veracity.schema import CANONICAL_FIELDS
 FORMATS = ("csv", "jsonl", "fixed_width")
 TOP_LEVEL_KEYS = {
     "source", "description", "format", "delimiter", "quotechar", "encoding", "header",
-    "widths", "record_id", "fields",
+    "widths", "record_id", "fields", "extra_columns", "compression",
 }
+EXTRA_COLUMNS = ("ignore", "reject")
+COMPRESSION = ("none", "gzip", "auto")
 FIELD_KEYS = {"column", "columns", "format", "order", "separator", "validate", "values", "from", "joiner"}
 NAME_ORDERS = ("surname_first", "forename_first")
 BIRTH_YEAR_FROM = ("year", "age")
@@ -52,6 +54,8 @@ class SourceConfig:
     header: bool = True
     widths: dict[str, tuple[int, int]] = field(default_factory=dict)
     description: str = ""
+    extra_columns: str = "ignore"  # columns in the extract the config does not map
+    compression: str = "auto"  # auto: gzip when the extract's name ends in .gz
 
     @property
     def referenced_columns(self) -> set[str]:
@@ -140,6 +144,12 @@ def parse_config(raw, path: str) -> SourceConfig:
             if not (isinstance(spec, list | tuple) and len(spec) == 2 and all(isinstance(n, int) and n >= 0 for n in spec) and spec[1] > 0):
                 raise _fail(path, f"widths.{col}", f"{spec!r} is not [start, length]", "write e.g. SURNAME: [12, 25]")
             widths[str(col)] = (spec[0], spec[1])
+    extra_columns = raw.get("extra_columns", "ignore")
+    if extra_columns not in EXTRA_COLUMNS:
+        raise _fail(path, "extra_columns", f"{extra_columns!r} is not supported", f"use one of: {', '.join(EXTRA_COLUMNS)}")
+    compression = raw.get("compression", "auto")
+    if compression not in COMPRESSION:
+        raise _fail(path, "compression", f"{compression!r} is not supported", f"use one of: {', '.join(COMPRESSION)}")
     record_id = raw["record_id"]
     record_id = (record_id,) if isinstance(record_id, str) else tuple(record_id or ())
     if not record_id:
@@ -151,7 +161,8 @@ def parse_config(raw, path: str) -> SourceConfig:
     config = SourceConfig(
         name=name, path=path, format=fmt, record_id=record_id, fields=fields, delimiter=delimiter,
         quotechar=str(raw.get("quotechar", '"')), encoding=encoding, header=bool(raw.get("header", True)),
-        widths=widths, description=str(raw.get("description", "")),
+        widths=widths, description=str(raw.get("description", "")), extra_columns=extra_columns,
+        compression=compression,
     )
     if widths:
         missing = sorted(config.referenced_columns - set(widths))

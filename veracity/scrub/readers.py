@@ -1,20 +1,31 @@
-"""Read a source extract, in its native format, into rows of raw strings.
+"""Read a source extract, in its native format, as chunks of rows of raw strings.
 
-Every line either becomes a row (with its line number) or a rejection with a
+Extracts are streamed: memory holds one chunk, whatever the extract's size. Every
+record either becomes a row (with the line it starts on) or a rejection with a
 reason code and the text as received: nothing is dropped on the floor.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import pyarrow as pa
 
 from veracity.sources import SourceConfig
 
 LINE = "_line"  # the 1-based line number a row starts on
+CHUNK_ROWS = 50_000
+MAX_FIELD_BYTES = 1 << 16  # a longer field is not a person's detail: the row is quarantined
+MAX_RAW_CHARS = 100_000  # how much of an oversized row the quarantine keeps
+
+csv.field_size_limit(1 << 30)  # oversized fields are judged below, not by the csv module
 
 
 @dataclass
@@ -27,20 +38,46 @@ class ExtractError(Exception):
     """The extract as a whole cannot be read with its config (a batch-level error)."""
 
 
-def _decode(data: bytes, encoding: str) -> str:
-    # surrogateescape keeps undecodable bytes visible so the row can be quarantined
-    # with its bytes intact, instead of being silently altered.
-    text = data.decode(encoding, errors="surrogateescape")
-    return text[1:] if text.startswith("\ufeff") else text
-
-
 def _undecodable(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
-def _safe(value: str) -> str:
-    """Text for the quarantine: undecodable bytes shown as \\xNN escapes."""
-    return value.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+def safe_text(value: str) -> str:
+    """Text for the quarantine: undecodable bytes shown as \\xNN escapes, size capped."""
+    text = value.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+    return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + f"... ({len(text)} characters)"
+
+
+def _blank_to_none(v: str) -> str | None:
+    v = v.strip()
+    return v or None
+
+
+def open_text(stream: BinaryIO, encoding: str, compressed: bool = False) -> io.TextIOWrapper:
+    """Decode a byte stream. Undecodable bytes survive as surrogates (surrogateescape), so
+    the row holding them can be quarantined with its bytes intact rather than altered."""
+    if compressed:
+        stream = gzip.GzipFile(fileobj=stream)
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    return io.TextIOWrapper(stream, encoding=codec, errors="surrogateescape", newline="")
+
+
+def _chunks(columns: list[str], rows: Iterable[tuple[int, list[str | None] | None, str | None, str | None]], chunk_rows: int) -> Iterator[RawExtract]:
+    """Group (line, values, reject_reason, raw) tuples into RawExtract chunks."""
+    values: list[list[str | None]] = []
+    lines: list[int] = []
+    rejects: list[tuple[int, str, str]] = []
+    for line, row, reason, raw in rows:
+        if reason:
+            rejects.append((line, reason, safe_text(raw or "")))
+        else:
+            values.append(row)
+            lines.append(line)
+        if len(values) + len(rejects) >= chunk_rows:
+            yield RawExtract(_table(columns, values, lines), rejects)
+            values, lines, rejects = [], [], []
+    if values or rejects:
+        yield RawExtract(_table(columns, values, lines), rejects)
 
 
 def _table(columns: list[str], rows: list[list[str | None]], lines: list[int]) -> pa.Table:
@@ -50,15 +87,12 @@ def _table(columns: list[str], rows: list[list[str | None]], lines: list[int]) -
     return pa.table(arrays)
 
 
-def _blank_to_none(v: str) -> str | None:
-    v = v.strip()
-    return v or None
+def _oversized(values: Iterable[str]) -> bool:
+    return any(len(v) > MAX_FIELD_BYTES for v in values)
 
 
-def read_csv(data: bytes, config: SourceConfig) -> RawExtract:
-    text = _decode(data, config.encoding)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=config.delimiter, quotechar=config.quotechar, strict=True)
-    rejects: list[tuple[int, str, str]] = []
+def _csv_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str], Iterator]:
+    reader = csv.reader(text, delimiter=config.delimiter, quotechar=config.quotechar, strict=True)
     try:
         header = next(reader) if config.header else None
     except StopIteration:
@@ -67,39 +101,51 @@ def read_csv(data: bytes, config: SourceConfig) -> RawExtract:
         raise ExtractError(f"cannot parse the header line: {exc}") from None
     if header is not None:
         header = [h.strip() for h in header]
-        missing = sorted(config.referenced_columns - set(header))
-        if missing:
-            raise ExtractError(
-                f"column {missing[0]!r} named in {config.path} is not in the extract's header "
-                f"({', '.join(header)}); fix the config or the extract"
-            )
-    rows: list[list[str | None]] = []
-    lines: list[int] = []
-    width = len(header) if header else None
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rejects.append((start, "unparseable_line", f"csv error: {exc}"))
-            continue
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line: no record
-        raw = config.delimiter.join(row)
-        if width is None:
-            width = len(row)
-        if len(row) != width:
-            rejects.append((start, "wrong_column_count", _safe(raw)))
-            continue
-        if any(_undecodable(v) for v in row):
-            rejects.append((start, "undecodable", _safe(raw)))
-            continue
-        rows.append([_blank_to_none(v) for v in row])
-        lines.append(start)
-    columns = header or [f"column_{i + 1}" for i in range(width or 0)]
-    return RawExtract(_table(columns, rows, lines), rejects)
+        _check_columns(config, header)
+        if config.extra_columns == "reject":
+            extra = sorted(set(header) - config.referenced_columns)
+            if extra:
+                raise ExtractError(
+                    f"column {extra[0]!r} is in the extract but not in {config.path}; map it, or set extra_columns: ignore"
+                )
+
+    def rows():
+        width = len(header) if header else None  # headerless: the first row sets the width
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, None, "unparseable_line", f"csv error: {exc}"
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line holds no record
+            raw = config.delimiter.join(row)
+            width = width or len(row)
+            if len(row) != width:
+                yield start, None, "wrong_column_count", raw
+            elif any(_undecodable(v) for v in row):
+                yield start, None, "undecodable", raw
+            elif _oversized(row):
+                yield start, None, "oversized_field", raw
+            else:
+                yield start, [_blank_to_none(v) for v in row], None, None
+
+    return header or [], rows()
+
+
+def _check_columns(config: SourceConfig, available: list[str]) -> None:
+    for key, spec in [("record_id", None), *config.fields.items()]:
+        columns = config.record_id if spec is None else spec.columns
+        for column in columns:
+            if column not in available:
+                where = "record_id" if spec is None else f"fields.{key}"
+                raise ExtractError(
+                    f"{config.path}: {where}: column {column!r} is not in the extract "
+                    f"(it has: {', '.join(available)}); fix the config or the extract"
+                )
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
@@ -117,56 +163,73 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
     return out
 
 
-def read_jsonl(data: bytes, config: SourceConfig) -> RawExtract:
-    text = _decode(data, config.encoding)
+def _jsonl_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str], Iterator]:
     columns = sorted(config.referenced_columns)
-    rows: list[list[str | None]] = []
-    lines: list[int] = []
-    rejects: list[tuple[int, str, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if _undecodable(line):
-            rejects.append((number, "undecodable", _safe(line)))
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rejects.append((number, "unparseable_line", _safe(line)[:100_000] + f" ({exc.msg})"))
-            continue
-        if not isinstance(obj, dict):
-            rejects.append((number, "unparseable_line", _safe(line)))
-            continue
-        flat = _flatten(obj)
-        rows.append([flat.get(c) for c in columns])
-        lines.append(number)
-    return RawExtract(_table(columns, rows, lines), rejects)
+
+    def rows():
+        for number, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            if _undecodable(line):
+                yield number, None, "undecodable", line
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, "unparseable_line", f"{line.rstrip()} ({exc.msg})"
+                continue
+            if not isinstance(obj, dict):
+                yield number, None, "unparseable_line", line
+                continue
+            flat = _flatten(obj)
+            values = [flat.get(c) for c in columns]
+            if _oversized(v for v in values if v):
+                yield number, None, "oversized_field", line
+            else:
+                yield number, values, None, None
+
+    return columns, rows()
 
 
-def read_fixed_width(data: bytes, config: SourceConfig) -> RawExtract:
-    text = _decode(data, config.encoding)
+def _fixed_width_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str], Iterator]:
     columns = list(config.widths)
-    record_end = max(start + length for start, length in config.widths.values())
+    slices = list(config.widths.values())
+    record_end = max(start + length for start, length in slices)
     id_end = max(config.widths[c][0] + 1 for c in config.record_id)
-    rows: list[list[str | None]] = []
-    lines: list[int] = []
-    rejects: list[tuple[int, str, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if _undecodable(line):
-            rejects.append((number, "undecodable", _safe(line)))
-            continue
-        if len(line) < id_end or len(line) > record_end + 200:
-            rejects.append((number, "wrong_record_length", _safe(line)[:100_000]))
-            continue
-        rows.append([_blank_to_none(line[s : s + n]) for s, n in config.widths.values()])
-        lines.append(number)
-    return RawExtract(_table(columns, rows, lines), rejects)
+
+    def rows():
+        for number, line in enumerate(text, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if _undecodable(line):
+                yield number, None, "undecodable", line
+            elif len(line) < id_end or len(line) > record_end + 200:
+                yield number, None, "wrong_record_length", line
+            else:
+                yield number, [_blank_to_none(line[s : s + n]) for s, n in slices], None, None
+
+    return columns, rows()
 
 
-READERS = {"csv": read_csv, "jsonl": read_jsonl, "fixed_width": read_fixed_width}
+_ROWS = {"csv": _csv_rows, "jsonl": _jsonl_rows, "fixed_width": _fixed_width_rows}
 
 
-def read_extract(data: bytes, config: SourceConfig) -> RawExtract:
-    return READERS[config.format](data, config)
+def iter_extract(stream: BinaryIO, config: SourceConfig, compressed: bool = False, chunk_rows: int = CHUNK_ROWS) -> Iterator[RawExtract]:
+    """Chunks of raw rows. Raises ExtractError when the extract as a whole is unreadable
+    (no header, a mapped column missing, a truncated or corrupt compressed file)."""
+    text = open_text(stream, config.encoding, compressed)
+    try:
+        columns, rows = _ROWS[config.format](text, config)
+        yield from _chunks(columns, rows, chunk_rows)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ExtractError(f"the compressed extract is truncated or corrupt ({exc})") from None
+
+
+def read_extract(data: bytes, config: SourceConfig, compressed: bool = False) -> RawExtract:
+    """The whole of a (small) extract as one chunk."""
+    chunks = list(iter_extract(io.BytesIO(data), config, compressed, chunk_rows=1 << 62))
+    if not chunks:
+        columns = _ROWS[config.format](open_text(io.BytesIO(data), config.encoding, compressed), config)[0]
+        return RawExtract(_table(columns, [], []), [])
+    return chunks[0]

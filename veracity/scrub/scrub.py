@@ -1,28 +1,53 @@
 """Scrub one batch: raw extract -> canonical clean rows + quarantined rows with reasons.
 
 Every input row ends in exactly one of the two tables, and the counts reconcile.
-The transformation is a function over Arrow tables, so any engine that can hand
-it Arrow data (DuckDB locally, Spark's mapInArrow on Glue) runs the same code.
+The extract is streamed in two passes with bounded memory: the first reads the
+native format into Arrow chunks (spilled to a local Parquet file) and counts record
+ids; the second standardises each chunk, now knowing which ids are duplicated.
+``standardise`` is a function over Arrow tables, so any engine that can hand it
+Arrow data (the local runner, Spark's mapInArrow on Glue) runs the same code.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from veracity.schema import CLEAN_PERSON, QUARANTINE
 from veracity.scrub import standardise as std
-from veracity.scrub.readers import LINE, ExtractError, RawExtract, read_extract
+from veracity.scrub.readers import CHUNK_ROWS, LINE, ExtractError, iter_extract
 from veracity.sources import FieldSpec, SourceConfig
+
+RECORD_ID = "_record_id"
+Emit = Callable[[pa.Table], None]
+
+
+@dataclass
+class ScrubCounts:
+    rows_in: int
+    clean: int
+    quarantined: int
+    batch_error: str | None = None
+
+    def reconciles(self) -> bool:
+        return self.rows_in == self.clean + self.quarantined
 
 
 @dataclass
 class ScrubResult:
+    """A scrubbed batch held in memory (small extracts, tests)."""
+
     source_system: str
     batch_id: str
     rows_in: int
@@ -32,21 +57,6 @@ class ScrubResult:
 
     def reconciles(self) -> bool:
         return self.rows_in == self.clean.num_rows + self.quarantine.num_rows
-
-
-def _column(raw: pa.Table, spec: FieldSpec) -> pa.Array:
-    if len(spec.columns) == 1:
-        return raw.column(spec.columns[0]).combine_chunks()
-    parts = [pc.fill_null(raw.column(c), "") for c in spec.columns]
-    joined = pc.binary_join_element_wise(*parts, spec.joiner)
-    joined = pc.utf8_trim(pc.replace_substring_regex(joined, r"\s+", " "), " " + spec.joiner)
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
-
-
-def _record_ids(raw: pa.Table, config: SourceConfig) -> pa.Array:
-    parts = [pc.utf8_trim_whitespace(raw.column(c)) for c in config.record_id]
-    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "-")
-    return pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids).combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
 def quarantine_rows(source: str, batch_id: str, rows: list[tuple[str | None, int, str, str]]) -> pa.Table:
@@ -63,45 +73,113 @@ def quarantine_rows(source: str, batch_id: str, rows: list[tuple[str | None, int
     )
 
 
-def _raw_json(raw: pa.Table, index: int) -> str:
-    row = {c: raw.column(c)[index].as_py() for c in raw.column_names if c != LINE}
-    return json.dumps(row, ensure_ascii=False)
+def record_ids(raw: pa.Table, config: SourceConfig) -> pa.Array:
+    parts = [pc.utf8_trim_whitespace(raw.column(c)) for c in config.record_id]
+    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "-")
+    ids = pc.if_else(pc.equal(ids, ""), std.NULL_STR, ids)
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
-def scrub_batch(data: bytes, config: SourceConfig, batch_id: str, extracted_at: datetime) -> ScrubResult:
-    try:
-        extract = read_extract(data, config)
-    except ExtractError as exc:
-        message = f"{config.name}/{batch_id}: {exc}"
-        q = quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)])
-        return ScrubResult(config.name, batch_id, 1, CLEAN_PERSON.empty(), q, batch_error=message)
-    return scrub_extract(extract, config, batch_id, extracted_at)
+def is_compressed(config: SourceConfig, file_name: str) -> bool:
+    return config.compression == "gzip" or (config.compression == "auto" and file_name.endswith(".gz"))
 
 
-def scrub_extract(extract: RawExtract, config: SourceConfig, batch_id: str, extracted_at: datetime) -> ScrubResult:
-    raw = extract.table
-    rows_in = raw.num_rows + len(extract.rejects)
-    rejected = [(None, line, reason, text) for line, reason, text in extract.rejects]
+def scrub_stream(
+    stream: BinaryIO, config: SourceConfig, batch_id: str, extracted_at: datetime,
+    emit_clean: Emit, emit_quarantine: Emit, *, compressed: bool = False, chunk_rows: int = CHUNK_ROWS,
+) -> ScrubCounts:
+    with tempfile.TemporaryDirectory(prefix="veracity-scrub-") as spill_dir:
+        spill = os.path.join(spill_dir, "raw.parquet")
+        rows_in, rejects, id_counts, writer = 0, [], Counter(), None
+        try:
+            for chunk in iter_extract(stream, config, compressed, chunk_rows):
+                rows_in += chunk.table.num_rows + len(chunk.rejects)
+                rejects += [(None, line, reason, raw) for line, reason, raw in chunk.rejects]
+                ids = record_ids(chunk.table, config)
+                id_counts.update(ids.to_pylist())
+                table = chunk.table.append_column(RECORD_ID, ids)
+                writer = writer or pq.ParquetWriter(spill, table.schema, compression="lz4")
+                writer.write_table(table)
+        except (ExtractError, UnicodeError, OSError) as exc:
+            message = f"{config.name}/{batch_id}: {exc}"
+            emit_quarantine(quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)]))
+            return ScrubCounts(1, 0, 1, batch_error=message)
+        finally:
+            if writer:
+                writer.close()
+        if rejects:
+            emit_quarantine(quarantine_rows(config.name, batch_id, rejects))
+        duplicated = pa.array([k for k, n in id_counts.items() if k is not None and n > 1], pa.string())
+        del id_counts
+        clean = quarantined = 0
+        if writer:
+            for batch in pq.ParquetFile(spill).iter_batches(batch_size=chunk_rows):
+                table = pa.Table.from_batches([batch])
+                good, bad = _split_by_id(table, duplicated, config, batch_id)
+                if bad.num_rows:
+                    emit_quarantine(bad)
+                    quarantined += bad.num_rows
+                out = standardise(good.drop_columns([RECORD_ID]), good.column(RECORD_ID).combine_chunks(), config, batch_id, extracted_at)
+                emit_clean(out)
+                clean += out.num_rows
+        return ScrubCounts(rows_in, clean, quarantined + len(rejects))
 
-    ids = _record_ids(raw, config)
-    counts = Counter(ids.to_pylist())
-    keep: list[bool] = []
-    lines = raw.column(LINE).to_pylist()
-    for i, rid in enumerate(ids.to_pylist()):
-        if rid is None:
-            rejected.append((None, lines[i], "missing_record_id", _raw_json(raw, i)))
-            keep.append(False)
-        elif counts[rid] > 1:
-            rejected.append((rid, lines[i], "duplicate_record_id", _raw_json(raw, i)))
-            keep.append(False)
-        else:
-            keep.append(True)
-    mask = pa.array(keep, pa.bool_())
-    good = raw.filter(mask)
-    clean = standardise(good, pc.filter(ids, mask), config, batch_id, extracted_at)
-    rejected.sort(key=lambda r: r[1])
-    quarantine = quarantine_rows(config.name, batch_id, rejected)
-    return ScrubResult(config.name, batch_id, rows_in, clean, quarantine)
+
+def _split_by_id(table: pa.Table, duplicated: pa.Array, config: SourceConfig, batch_id: str) -> tuple[pa.Table, pa.Table]:
+    """Rows with a usable record id, and quarantine rows for missing or duplicated ids."""
+    ids = table.column(RECORD_ID)
+    missing = pc.is_null(ids)
+    dup = pc.fill_null(pc.is_in(ids, value_set=duplicated), False)
+    bad = pc.or_(missing, dup)
+    if not pc.any(bad).as_py():
+        return table, QUARANTINE.empty()
+    rows = []
+    raw_columns = [c for c in table.column_names if c not in (LINE, RECORD_ID)]
+    for row in table.filter(bad).to_pylist():
+        raw = json.dumps({c: row[c] for c in raw_columns}, ensure_ascii=False)
+        reason = "missing_record_id" if row[RECORD_ID] is None else "duplicate_record_id"
+        rows.append((row[RECORD_ID], row[LINE], reason, raw))
+    return table.filter(pc.invert(bad)), quarantine_rows(config.name, batch_id, rows)
+
+
+def scrub_batch(data: bytes, config: SourceConfig, batch_id: str, extracted_at: datetime, compressed: bool = False) -> ScrubResult:
+    """Scrub a whole extract held in memory."""
+    clean: list[pa.Table] = []
+    quarantine: list[pa.Table] = []
+    counts = scrub_stream(io.BytesIO(data), config, batch_id, extracted_at, clean.append, quarantine.append, compressed=compressed)
+    q = pa.concat_tables([QUARANTINE.empty(), *quarantine])
+    q = q.take(pc.sort_indices(q, [("line_number", "ascending")]))
+    return ScrubResult(config.name, batch_id, counts.rows_in, pa.concat_tables([CLEAN_PERSON.empty(), *clean]), q, counts.batch_error)
+
+
+def _column(raw: pa.Table, spec: FieldSpec) -> pa.Array:
+    if len(spec.columns) == 1:
+        return raw.column(spec.columns[0]).combine_chunks()
+    parts = [pc.fill_null(raw.column(c), "") for c in spec.columns]
+    joined = pc.binary_join_element_wise(*parts, spec.joiner)
+    joined = pc.utf8_trim(pc.replace_substring_regex(joined, r"\s+", " "), " " + spec.joiner)
+    joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    return pc.if_else(pc.equal(joined, ""), std.NULL_STR, joined)
+
+
+class _Flags:
+    """Per-row quality flag codes, gathered column by column."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.parts: list[pa.Array] = []
+
+    def add(self, problem: pa.Array, code: str) -> None:
+        if pc.any(problem).as_py():
+            self.parts.append(pc.if_else(problem, pa.scalar(code), std.NULL_STR))
+
+    def joined(self) -> pa.Array:
+        if not self.parts:
+            return pa.nulls(self.n, pa.string())
+        if len(self.parts) == 1:  # binary_join_element_wise needs two inputs to keep the length
+            return self.parts[0]
+        joined = pc.binary_join_element_wise(*self.parts, ";", null_handling="skip")
+        return pc.if_else(pc.equal(joined, ""), std.NULL_STR, joined)
 
 
 def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: str, extracted_at: datetime) -> pa.Table:
@@ -109,12 +187,7 @@ def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: st
     n = raw.num_rows
     fields = config.fields
     null_str = pa.nulls(n, pa.string())
-    flags: list[list[str]] = [[] for _ in range(n)]
-
-    def flag(problem: pa.Array, code: str) -> None:
-        for i, bad in enumerate(problem.to_pylist()):
-            if bad:
-                flags[i].append(code)
+    flags = _Flags(n)
 
     def get(name: str) -> pa.Array | None:
         return _column(raw, fields[name]) if name in fields else None
@@ -133,18 +206,18 @@ def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: st
     dob = pa.nulls(n, pa.date32())
     if "date_of_birth" in fields:
         dob, unparseable, implausible = std.dates(get("date_of_birth"), fields["date_of_birth"].formats, extracted)
-        flag(unparseable, "dob_unparseable")
-        flag(implausible, "dob_implausible")
+        flags.add(unparseable, "dob_unparseable")
+        flags.add(implausible, "dob_implausible")
     birth_year = pc.cast(pc.year(dob), pa.int32())
     if "birth_year" in fields:
         year, problem = std.birth_year_from(get("birth_year"), fields["birth_year"].from_, extracted)
-        flag(problem, "birth_year_invalid")
+        flags.add(problem, "birth_year_invalid")
         birth_year = pc.coalesce(birth_year, year)
 
     sex = null_str
     if "sex" in fields:
         sex, problem = std.sex(get("sex"), fields["sex"].values)
-        flag(problem, "sex_unrecognised")
+        flags.add(problem, "sex_unrecognised")
 
     columns: dict[str, pa.Array] = {}
     for name_, rule in std.IDENTIFIER_RULES.items():
@@ -157,28 +230,34 @@ def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: st
             columns[name_], problem = std.ascii_upper(get(name_)), pa.array([False] * n)
         else:
             columns[name_], problem = rule(get(name_))
-        flag(problem, f"{name_}_invalid")
+        flags.add(problem, f"{name_}_invalid")
+    sector, district = std.postcode_parts(columns["postcode"])
 
     aliases = null_str
     if "aliases" in fields:
         sep = fields["aliases"].separator or ";"
         split = pc.split_pattern(get("aliases"), sep)
         flat = std.name(pc.list_flatten(split))
-        rebuilt = pa.ListArray.from_arrays(split.offsets, flat)
-        aliases = pa.array(["|".join(a for a in v if a) or None if v else None for v in rebuilt.to_pylist()], pa.string())
+        rebuilt = pa.ListArray.from_arrays(split.offsets, flat, mask=pc.is_null(split))
+        joined = pc.binary_join(rebuilt, "|")
+        aliases = pc.if_else(pc.equal(joined, ""), std.NULL_STR, joined)
 
     def text(name_: str) -> pa.Array:
         return std.ascii_upper(get(name_)) if name_ in fields else null_str
 
+    source = pa.array([config.name] * n, pa.string())
     out = {
-        "source_system": pa.array([config.name] * n, pa.string()),
+        "source_system": source,
         "batch_id": pa.array([batch_id] * n, pa.string()),
         "source_record_id": ids,
-        "unique_id": pc.binary_join_element_wise(pa.array([config.name] * n, pa.string()), ids, ":"),
+        "unique_id": pc.binary_join_element_wise(source, ids, ":"),
         "extracted_at": pa.array([extracted_at] * n, pa.timestamp("us", tz="UTC")),
         "first_name": first,
+        "forename_canonical": std.canonical_forename(first),
         "middle_names": middle,
         "last_name": last,
+        "first_name_metaphone": std.metaphone(first),
+        "last_name_metaphone": std.metaphone(last),
         "aliases": aliases,
         "date_of_birth": dob,
         "birth_year": birth_year,
@@ -186,7 +265,9 @@ def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: st
         "address": text("address"),
         "town": text("town"),
         **columns,
+        "postcode_sector": sector,
+        "postcode_district": district,
         "other_id": text("other_id"),
-        "quality_flags": pa.array([";".join(f) or None for f in flags], pa.string()),
+        "quality_flags": flags.joined(),
     }
     return pa.table({c: out[c] for c in CLEAN_PERSON.column_names}, schema=CLEAN_PERSON.arrow_schema)

@@ -1,8 +1,9 @@
 """Field standardisers: functions from an Arrow array of raw strings to a clean array.
 
-Each returns (values, problem) where ``problem`` is a boolean array marking rows
-whose non-empty input was invalid and so was nulled: the scrub turns those into
-quality flags. Records are never rejected for a field problem.
+Validators return (values, problem) where ``problem`` marks rows whose non-empty
+input was invalid and so was nulled: the scrub turns those into quality flags.
+Records are never rejected for a field problem. Rules written in Python run once
+per distinct value (``map_distinct``), which keeps them cheap at scale.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from anyascii import anyascii
+from doublemetaphone import doublemetaphone
+from nicknames import NickNamer
 
 from veracity import uk
 
@@ -20,16 +25,29 @@ TITLES = r"^(MR|MRS|MS|MISS|MX|DR|REV|SIR|DAME|LADY|LORD)\s+"
 SUFFIXES = r"\s+(JR|JNR|JUNIOR|SR|SNR|SENIOR|II|III|IV)$"
 PLACEHOLDER_DOBS = (date(1900, 1, 1), date(1901, 1, 1), date(1800, 1, 1))
 MAX_AGE_YEARS = 120
+STRING = pa.string()
+NULL_STR = pa.scalar(None, STRING)
+
+
+def map_distinct(arr: pa.Array, rule: Callable[[str], object], out_type: pa.DataType = STRING) -> pa.Array:
+    """Apply a Python rule to each distinct non-null value once, and spread the results."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    distinct = pc.unique(pc.drop_null(arr))
+    mapped = pa.array([rule(v) for v in distinct.to_pylist()], out_type)
+    return pc.take(mapped, pc.index_in(arr, value_set=distinct))
 
 
 def _blank_to_null(arr: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
 
 
 def ascii_upper(arr: pa.Array) -> pa.Array:
-    """Unicode-normalise, transliterate accents away, upper-case, single-space."""
+    """Unicode-normalise and transliterate to ASCII (Wiśniewski, Michał, Søren -> WISNIEWSKI,
+    MICHAL, SOREN), upper-case, single-space."""
     arr = pc.utf8_normalize(arr, "NFKD")
-    arr = pc.replace_substring_regex(arr, r"[^\x00-\x7f]", "")
+    arr = pc.replace_substring_regex(arr, r"\p{Mn}+", "")  # combining accents
+    if pc.any(pc.match_substring_regex(arr, r"[^\x00-\x7f]")).as_py():
+        arr = map_distinct(arr, anyascii)  # letters with no decomposition: ł, ø, đ, ß
     arr = pc.utf8_upper(arr)
     arr = pc.replace_substring_regex(arr, r"\s+", " ")
     return _blank_to_null(pc.utf8_trim_whitespace(arr))
@@ -56,22 +74,45 @@ def first_token(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def split_full_name(raw: pa.Array, order: str) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Split a single name field into (first, middle, last) standardised names."""
-    firsts, middles, lasts = [], [], []
-    for value in raw.to_pylist():
-        if not value:
-            firsts.append(None), middles.append(None), lasts.append(None)
-            continue
-        if order == "surname_first":
-            if "," in value:
-                last, _, given = value.partition(",")
-            else:
-                last, _, given = value.strip().partition(" ")
-        else:
-            given, _, last = value.strip().rpartition(" ")
-        firsts.append(given), lasts.append(last), middles.append(None)
-    given = name(pa.array(firsts, pa.string()))
-    first, middle = first_token(given)
-    return first, middle, name(pa.array(lasts, pa.string()))
+    if order == "surname_first":
+        # 'SMITH, John Paul' (or 'SMITH John Paul' with no comma)
+        has_comma = pc.match_substring(raw, ",")
+        last = pc.if_else(has_comma, pc.replace_substring_regex(raw, r",.*$", ""), pc.replace_substring_regex(raw, r"^\s*(\S+).*$", r"\1"))
+        given = pc.if_else(has_comma, pc.replace_substring_regex(raw, r"^[^,]*,", ""), pc.replace_substring_regex(raw, r"^\s*\S+\s*", ""))
+    else:
+        # 'John Paul Smith': the last word is the surname
+        trimmed = pc.utf8_trim_whitespace(raw)
+        last = pc.replace_substring_regex(trimmed, r"^.*\s", "")
+        given = pc.if_else(pc.match_substring_regex(trimmed, r"\s"), pc.replace_substring_regex(trimmed, r"\s+\S+$", ""), NULL_STR)
+    first, middle = first_token(name(given))
+    return first, middle, name(last)
+
+
+@cache
+def _nicknamer() -> NickNamer:
+    return NickNamer()
+
+
+def _canonical(first: str) -> str:
+    """BOB -> ROBERT. A name that is itself a full form stays; an ambiguous nickname
+    takes the full form with the most nicknames (the best-established name)."""
+    names = _nicknamer()
+    lower = first.lower()
+    if names.nicknames_of(lower):
+        return first
+    candidates = names.canonicals_of(lower)
+    if not candidates:
+        return first
+    return max(sorted(candidates), key=lambda c: len(names.nicknames_of(c))).upper()
+
+
+def canonical_forename(arr: pa.Array) -> pa.Array:
+    return map_distinct(arr, _canonical)
+
+
+def metaphone(arr: pa.Array) -> pa.Array:
+    """Primary Double Metaphone key of the whole name (SMITH, SMYTH -> SM0)."""
+    return _blank_to_null(map_distinct(arr, lambda v: doublemetaphone(v)[0]))
 
 
 def _date_shape(arr: pa.Array) -> pa.Array:
@@ -110,7 +151,7 @@ def dates(arr: pa.Array, formats: tuple[str, ...], extracted: date) -> tuple[pa.
 def birth_year_from(arr: pa.Array, kind: str, extracted: date) -> tuple[pa.Array, pa.Array]:
     """A birth year from a year column or an age at extraction (approximate by a year)."""
     numbers = pc.cast(
-        pc.if_else(pc.match_substring_regex(arr, r"^\s*\d{1,4}\s*$"), pc.utf8_trim_whitespace(arr), pa.scalar(None, pa.string())),
+        pc.if_else(pc.match_substring_regex(arr, r"^\s*\d{1,4}\s*$"), pc.utf8_trim_whitespace(arr), NULL_STR),
         pa.int32(),
     )
     years = pc.subtract(pa.scalar(extracted.year, pa.int32()), numbers) if kind == "age" else numbers
@@ -122,23 +163,22 @@ def birth_year_from(arr: pa.Array, kind: str, extracted: date) -> tuple[pa.Array
     return clean, pc.fill_null(problem, False)
 
 
-DEFAULT_SEX_VALUES = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}
+DEFAULT_SEX_VALUES = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "", "UNKNOWN": "", "NOT KNOWN": ""}
 
 
 def sex(arr: pa.Array, values: dict[str, str]) -> tuple[pa.Array, pa.Array]:
-    mapping = {k.strip().upper(): v.strip().upper() for k, v in (values or {}).items()}
-    mapping = mapping or DEFAULT_SEX_VALUES
-    out = [mapping.get(v.strip().upper()) if v else None for v in arr.to_pylist()]
-    out = [v if v in ("M", "F") else None for v in out]
-    clean = pa.array(out, pa.string())
-    return clean, pc.and_(pc.is_valid(arr), pc.is_null(clean))
+    """M or F. A value mapped to '' is a known 'not recorded': null, not flagged."""
+    mapping = {k.strip().upper(): v.strip().upper() for k, v in (values or {}).items()} or DEFAULT_SEX_VALUES
+    code = map_distinct(arr, lambda v: mapping.get(v.strip().upper(), "?"))
+    clean = pc.if_else(pc.is_in(code, value_set=pa.array(["M", "F"])), code, NULL_STR)
+    return clean, pc.fill_null(pc.equal(code, "?"), False)
 
 
 def with_rule(rule: Callable[[str | None], str | None]) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
     """Lift a scalar rule from veracity.uk over an array."""
 
     def apply(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
-        clean = pa.array([rule(v) for v in arr.to_pylist()], pa.string())
+        clean = map_distinct(arr, rule)
         return clean, pc.and_(pc.is_valid(arr), pc.is_null(clean))
 
     return apply
@@ -157,6 +197,14 @@ def _email(value: str | None) -> str | None:
 def free_postcode(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Postcodes with UK validation turned off: upper case, single spaced, kept as given."""
     return ascii_upper(arr), pa.array([False] * len(arr))
+
+
+def postcode_parts(postcode: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(sector, district) of normalised UK postcodes: 'B12 9QT' -> ('B12 9', 'B12')."""
+    uk_shaped = pc.match_substring_regex(postcode, r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")
+    sector = pc.if_else(uk_shaped, pc.utf8_slice_codeunits(postcode, 0, -2), NULL_STR)
+    district = pc.if_else(uk_shaped, pc.replace_substring_regex(postcode, r" .*$", ""), NULL_STR)
+    return sector, district
 
 
 postcode = with_rule(uk.normalise_postcode)
