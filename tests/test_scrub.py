@@ -1,6 +1,7 @@
 import json
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
 from veracity.scrub import scrub_batch
@@ -158,3 +159,67 @@ def test_formula_like_text_is_kept_as_text(payload):
     config = parse_config({"source": "x", "format": "csv", "record_id": "ID", "fields": {"address": "ADDR"}}, "x.yaml")
     result = scrub_batch(f'ID,ADDR\n1,"{payload}"\n'.encode(), config, "b1", EXTRACTED)
     assert result.clean.column("address")[0].as_py() == payload.upper()
+
+
+def test_names_are_transliterated_and_keyed():
+    config = parse_config({"source": "x", "format": "csv", "record_id": "ID",
+                           "fields": {"first_name": "F", "last_name": "L", "postcode": "PC"}}, "x.yaml")
+    result = scrub_batch("ID,F,L,PC\n1,Michał,Wiśniewski,b12 9qt\n2,Bob,Smyth,\n3,Søren,Ørsted,\n".encode(), config, "b1", EXTRACTED)
+    rows = {r["source_record_id"]: r for r in result.clean.to_pylist()}
+    assert (rows["1"]["first_name"], rows["1"]["last_name"]) == ("MICHAL", "WISNIEWSKI")
+    assert (rows["3"]["first_name"], rows["3"]["last_name"]) == ("SOREN", "ORSTED")
+    assert "ROBERT" in rows["2"]["forename_canonical"].split("|") and rows["1"]["forename_canonical"] == "MICHAL"
+    assert rows["2"]["last_name_metaphone"] == "SM0"
+    assert (rows["1"]["postcode_sector"], rows["1"]["postcode_district"]) == ("B12 9", "B12")
+    assert rows["2"]["postcode_sector"] is None
+
+
+def test_chunk_size_does_not_change_the_result():
+    import io
+
+    from veracity.scrub.scrub import scrub_stream
+
+    text = HEADER + "".join(f"{i},A{i},B,01/02/1990,1,B1 1AA,\n" for i in range(1, 40)) + "7,DUP,X,,,,\n,NOID,Y,,,,\n"
+    outputs = []
+    for chunk_rows in (3, 1000):
+        clean, quarantine = [], []
+        counts = scrub_stream(io.BytesIO(text.encode()), CSV_CONFIG, "b1", EXTRACTED, clean.append, quarantine.append, chunk_rows=chunk_rows)
+        q = pa.concat_tables(quarantine)
+        outputs.append((pa.concat_tables(clean), sorted(q.column("line_number").to_pylist()), counts.rows_in))
+    assert outputs[0][0].equals(outputs[1][0])
+    assert outputs[0][1:] == outputs[1][1:]
+    assert outputs[0][1] == [8, 41, 42]  # both copies of id 7, and the row with no id
+
+
+def test_gzip_extract_and_truncated_gzip():
+    import gzip
+
+    data = gzip.compress((HEADER + "1,A,B,,,,\n2,C,D,,,,\n").encode())
+    assert scrub_batch(data, CSV_CONFIG, "b1", EXTRACTED, compressed=True).clean.num_rows == 2
+    truncated = scrub_batch(data[: len(data) // 2], CSV_CONFIG, "b1", EXTRACTED, compressed=True)
+    assert truncated.clean.num_rows == 0 and "truncated or corrupt" in truncated.batch_error
+
+
+def test_a_10mb_field_quarantines_its_row_only():
+    result = scrub(HEADER + "1,A,B,,,,\n2," + "X" * 10_000_000 + ",C,,,,\n3,D,E,,,,\n")
+    assert result.clean.column("source_record_id").to_pylist() == ["1", "3"]
+    assert result.quarantine.column("reason_codes").to_pylist() == ["oversized_field"]
+    assert len(result.quarantine.column("raw_record")[0].as_py()) < 200_000
+
+
+def test_extra_columns_are_ignored_or_rejected_as_configured():
+    extra = HEADER.strip() + ",NEW_COLUMN\n1,A,B,,,,,x\n"
+    assert scrub(extra).clean.num_rows == 1
+    strict = parse_config({"source": "example", "format": "csv", "record_id": "ID", "extra_columns": "reject",
+                           "fields": {"first_name": "FIRST"}}, "example.yaml")
+    result = scrub_batch(b"ID,FIRST,NEW_COLUMN\n1,A,x\n", strict, "b1", EXTRACTED)
+    assert result.clean.num_rows == 0 and "column 'NEW_COLUMN' is in the extract but not in example.yaml" in result.batch_error
+
+
+def test_unknown_sex_is_not_a_problem_but_nonsense_is():
+    result = scrub(HEADER + "1,A,B,,0,,\n2,C,D,,x,,\n")
+    config = parse_config({"source": "s", "format": "csv", "record_id": "ID", "fields": {"sex": "SEX"}}, "s.yaml")
+    plain = scrub_batch(b"ID,SEX\n1,Unknown\n2,Q\n3,female\n", config, "b1", EXTRACTED).clean.to_pylist()
+    assert [r["sex"] for r in plain] == [None, None, "F"]
+    assert [r["quality_flags"] for r in plain] == [None, "sex_unrecognised", None]
+    assert result.clean.column("quality_flags").to_pylist() == ["sex_unrecognised", "sex_unrecognised"]

@@ -11,6 +11,7 @@ from veracity.errors import VeracityError
 from veracity.evaluate import evaluate
 from veracity.lake import Lake
 from veracity.pipeline import run
+from veracity.sql import query
 from veracity.synthetic import generate
 
 MARKER = ".veracity-demo"
@@ -25,6 +26,20 @@ def _fresh_directory(path: str) -> None:
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, MARKER), "w") as f:
         f.write("Created by 'veracity demo'; recreated by each demo run.\n")
+
+
+def _quality_by_source(lake: Lake) -> dict[str, dict[str, float]]:
+    rows = query(
+        lake,
+        """
+        SELECT source_system,
+               sum(CASE WHEN name = 'date_of_birth' THEN count END) * 1.0 / max(records) AS dob,
+               sum(CASE WHEN name = 'postcode' THEN count END) * 1.0 / max(records) AS postcode,
+               sum(invalid) AS invalid
+        FROM data_quality WHERE check_type = 'field' AND records > 0 GROUP BY source_system
+        """,
+    ).to_pylist()
+    return {r["source_system"]: {k: v or 0 for k, v in r.items() if k != "source_system"} for r in rows}
 
 
 def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None]) -> str:
@@ -42,9 +57,15 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
     result = evaluate(lake)
     totals = summary.totals
     width = max(len(s) for s in summary.per_source)
-    lines = ["", "Veracity demo", "=" * 13, "records in per source system:"]
+    quality = _quality_by_source(lake)
+    lines = ["", "Veracity demo", "=" * 13, "records in per source system, and data quality:"]
+    lines.append(f"  {'':<{width}}  {'in':>9}  {'quarantined':>11}  {'has DOB':>7}  {'has postcode':>12}  {'invalid values':>14}")
     for source, s in sorted(summary.per_source.items()):
-        lines.append(f"  {source:<{width}}  {s.records_in:>9,} in  {s.records_quarantined:>6,} quarantined")
+        q = quality.get(source, {})
+        lines.append(
+            f"  {source:<{width}}  {s.records_in:>9,}  {s.records_quarantined:>11,}  {q.get('dob', 0):>7.0%}  "
+            f"{q.get('postcode', 0):>12.0%}  {q.get('invalid', 0):>14,}"
+        )
     reduction = summary.records_resolved / summary.persons if summary.persons else 0.0
     lines += [
         f"records in:          {totals.records_in:,}",
@@ -60,6 +81,7 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
         "Try:",
         f'  veracity sql --lake {path} "SELECT source_system, count(*) AS records, count(DISTINCT person_id) AS persons FROM person_xref GROUP BY 1 ORDER BY 2 DESC"',
         f'  veracity sql --lake {path} "SELECT reason_codes, count(*) FROM quarantine GROUP BY 1"',
+        f'  veracity sql --lake {path} "SELECT * FROM data_quality WHERE source_system = \'custody\' ORDER BY name"',
         f"  veracity evaluate --lake {path} --json",
     ]
     return "\n".join(lines)

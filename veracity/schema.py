@@ -74,7 +74,7 @@ CLEAN_PERSON = Table(
         Column("unique_id", STR, "source_system:source_record_id, unique across sources"),
         Column("extracted_at", pa.timestamp("us", tz="UTC"), "When the source extracted the batch"),
         Column("first_name", STR, "Forename, upper case ASCII"),
-        Column("forename_canonical", STR, "Forename with a nickname resolved to its usual full form (BOB -> ROBERT)"),
+        Column("forename_canonical", STR, "Full forms the forename may stand for, '|'-separated (BOB -> BERT|BOB|BOBBY|ROBERT)"),
         Column("middle_names", STR, "Middle names, upper case ASCII"),
         Column("last_name", STR, "Surname, upper case ASCII"),
         Column("first_name_metaphone", STR, "Double Metaphone key of the forename, for blocking"),

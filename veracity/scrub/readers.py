@@ -11,12 +11,14 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from veracity.sources import SourceConfig
 
@@ -38,8 +40,12 @@ class ExtractError(Exception):
     """The extract as a whole cannot be read with its config (a batch-level error)."""
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _undecodable(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    """True when the text holds bytes the codec could not decode (kept as surrogates)."""
+    return _SURROGATE.search(value) is not None
 
 
 def safe_text(value: str) -> str:
@@ -81,14 +87,16 @@ def _chunks(columns: list[str], rows: Iterable[tuple[int, list[str | None] | Non
 
 
 def _table(columns: list[str], rows: list[list[str | None]], lines: list[int]) -> pa.Table:
+    """Rows -> Arrow, each value trimmed and blanks made null (vectorised, not per value)."""
     arrays = {LINE: pa.array(lines, pa.int64())}
     for i, col in enumerate(columns):
-        arrays[col] = pa.array([r[i] for r in rows], pa.string())
+        values = pc.utf8_trim_whitespace(pa.array([r[i] for r in rows], pa.string()))
+        arrays[col] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     return pa.table(arrays)
 
 
-def _oversized(values: Iterable[str]) -> bool:
-    return any(len(v) > MAX_FIELD_BYTES for v in values)
+def _oversized(values: Iterable[str], total: int) -> bool:
+    return total > MAX_FIELD_BYTES and any(len(v) > MAX_FIELD_BYTES for v in values)
 
 
 def _csv_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str], Iterator]:
@@ -126,12 +134,12 @@ def _csv_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str], 
             width = width or len(row)
             if len(row) != width:
                 yield start, None, "wrong_column_count", raw
-            elif any(_undecodable(v) for v in row):
+            elif _undecodable(raw):
                 yield start, None, "undecodable", raw
-            elif _oversized(row):
+            elif _oversized(row, len(raw)):
                 yield start, None, "oversized_field", raw
             else:
-                yield start, [_blank_to_none(v) for v in row], None, None
+                yield start, row, None, None
 
     return header or [], rows()
 
@@ -183,7 +191,7 @@ def _jsonl_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[list[str]
                 continue
             flat = _flatten(obj)
             values = [flat.get(c) for c in columns]
-            if _oversized(v for v in values if v):
+            if _oversized((v for v in values if v), len(line)):
                 yield number, None, "oversized_field", line
             else:
                 yield number, values, None, None
@@ -207,7 +215,7 @@ def _fixed_width_rows(text: io.TextIOWrapper, config: SourceConfig) -> tuple[lis
             elif len(line) < id_end or len(line) > record_end + 200:
                 yield number, None, "wrong_record_length", line
             else:
-                yield number, [_blank_to_none(line[s : s + n]) for s, n in slices], None, None
+                yield number, [line[s : s + n] for s, n in slices], None, None
 
     return columns, rows()
 

@@ -93,21 +93,16 @@ def _nicknamer() -> NickNamer:
     return NickNamer()
 
 
-def _canonical(first: str) -> str:
-    """BOB -> ROBERT. A name that is itself a full form stays; an ambiguous nickname
-    takes the full form with the most nicknames (the best-established name)."""
-    names = _nicknamer()
-    lower = first.lower()
-    if names.nicknames_of(lower):
-        return first
-    candidates = names.canonicals_of(lower)
-    if not candidates:
-        return first
-    return max(sorted(candidates), key=lambda c: len(names.nicknames_of(c))).upper()
+def _full_forms(first: str) -> str:
+    """The full forms a forename may stand for, itself included: BOB -> BERT|BOB|BOBBY|ROBERT.
+    Nicknames are ambiguous (BILL is William or Robert), so all are kept; two records
+    share a forename when their sets intersect."""
+    forms = {first.lower()} | _nicknamer().canonicals_of(first.lower())
+    return "|".join(sorted(f.upper() for f in forms))
 
 
 def canonical_forename(arr: pa.Array) -> pa.Array:
-    return map_distinct(arr, _canonical)
+    return map_distinct(arr, _full_forms)
 
 
 def metaphone(arr: pa.Array) -> pa.Array:
