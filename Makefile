@@ -34,8 +34,14 @@ lint: setup
 synth: setup
 	for env in $(ENVIRONMENTS); do npx cdk synth --quiet "Veracity-$$env/*" || exit 1; done
 
+BENCH_LAKE := bench-lake
+
 bench: setup
-	$(PY) benchmarks/pipeline_bench.py
+	rm -rf $(BENCH_LAKE)
+	$(PY) benchmarks/generate_bench.py --people 1000000 --lake $(BENCH_LAKE)
+	$(PY) benchmarks/scrub_bench.py --lake $(BENCH_LAKE)
+	$(PY) benchmarks/pipeline_bench.py --people 20000
+	rm -rf $(BENCH_LAKE)
 
 clean:
-	rm -rf cdk.out demo-lake .pytest_cache .ruff_cache
+	rm -rf cdk.out demo-lake bench-lake .pytest_cache .ruff_cache
