@@ -223,3 +223,10 @@ def test_unknown_sex_is_not_a_problem_but_nonsense_is():
     assert [r["sex"] for r in plain] == [None, None, "F"]
     assert [r["quality_flags"] for r in plain] == [None, "sex_unrecognised", None]
     assert result.clean.column("quality_flags").to_pylist() == ["sex_unrecognised", "sex_unrecognised"]
+
+
+def test_several_kinds_of_field_problem_in_one_chunk():
+    result = scrub(HEADER + "1,A,B,01/01/2030,,,\n2,C,D,,,NOT A PC,\n3,E,F,,,,\n4,G,H,01/01/1900,x,BAD,\n")
+    flags = result.clean.column("quality_flags").to_pylist()
+    assert flags[0] == "dob_implausible" and flags[1] == "postcode_invalid" and flags[2] is None
+    assert set(flags[3].split(";")) == {"dob_implausible", "sex_unrecognised", "postcode_invalid"}

@@ -101,8 +101,8 @@ def scrub_stream(
                 writer = writer or pq.ParquetWriter(spill, table.schema, compression="lz4")
                 writer.write_table(table)
         except (ExtractError, UnicodeError, OSError) as exc:
-            message = f"{config.name}/{batch_id}: {exc}"
-            emit_quarantine(quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)]))
+            message, rejected = reject_batch(config, batch_id, exc)
+            emit_quarantine(rejected)
             return ScrubCounts(1, 0, 1, batch_error=message)
         finally:
             if writer:
@@ -133,13 +133,25 @@ def _split_by_id(table: pa.Table, duplicated: pa.Array, config: SourceConfig, ba
     bad = pc.or_(missing, dup)
     if not pc.any(bad).as_py():
         return table, QUARANTINE.empty()
+    return table.filter(pc.invert(bad)), record_id_quarantine(table.filter(bad), config, batch_id)
+
+
+def record_id_quarantine(bad: pa.Table, config: SourceConfig, batch_id: str) -> pa.Table:
+    """Quarantine rows for raw rows (LINE, source columns, RECORD_ID) whose record id is
+    missing (null) or duplicated (any other id): the row kept as JSON of its raw columns."""
     rows = []
-    raw_columns = [c for c in table.column_names if c not in (LINE, RECORD_ID)]
-    for row in table.filter(bad).to_pylist():
+    raw_columns = [c for c in bad.column_names if c not in (LINE, RECORD_ID)]
+    for row in bad.to_pylist():
         raw = json.dumps({c: row[c] for c in raw_columns}, ensure_ascii=False)
         reason = "missing_record_id" if row[RECORD_ID] is None else "duplicate_record_id"
         rows.append((row[RECORD_ID], row[LINE], reason, raw))
-    return table.filter(pc.invert(bad)), quarantine_rows(config.name, batch_id, rows)
+    return quarantine_rows(config.name, batch_id, rows)
+
+
+def reject_batch(config: SourceConfig, batch_id: str, exc: Exception) -> tuple[str, pa.Table]:
+    """An extract that cannot be read at all: the message, and its one quarantine row."""
+    message = f"{config.name}/{batch_id}: {exc}"
+    return message, quarantine_rows(config.name, batch_id, [(None, 0, "batch_rejected", message)])
 
 
 def scrub_batch(data: bytes, config: SourceConfig, batch_id: str, extracted_at: datetime, compressed: bool = False) -> ScrubResult:
@@ -176,9 +188,12 @@ class _Flags:
     def joined(self) -> pa.Array:
         if not self.parts:
             return pa.nulls(self.n, pa.string())
-        if len(self.parts) == 1:  # binary_join_element_wise needs two inputs to keep the length
+        if len(self.parts) == 1:
             return self.parts[0]
-        joined = pc.binary_join_element_wise(*self.parts, ";", null_handling="skip")
+        # null_handling="skip" drops rows where every input is null (pyarrow 26), so
+        # join with blanks and tidy the separators instead.
+        joined = pc.binary_join_element_wise(*self.parts, ";", null_handling="replace", null_replacement="")
+        joined = pc.utf8_trim(pc.replace_substring_regex(joined, ";{2,}", ";"), ";")
         return pc.if_else(pc.equal(joined, ""), std.NULL_STR, joined)
 
 
