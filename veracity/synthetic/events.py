@@ -62,12 +62,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Participation:
-    event: Event
-    role: str
-
-
-@dataclass(frozen=True)
 class Network:
     network_id: str
     members: tuple[int, ...]  # indexes within the block
