@@ -18,6 +18,32 @@ LINK_THRESHOLD = 0.95
 # Pairs above this probability are kept in match_pairs as evidence and for review.
 REVIEW_FLOOR = 0.2
 
+# Pairs never linked however high they score (DuckDB SQL over the two records, aliased
+# l and r):
+# - two different forenames that are neither typos, nicknames of one name, an alias nor
+#   a forename/surname swap, with no shared identifier. Twins share a surname, a date of
+#   birth and a home; this is what tells them apart.
+# - names alone: no agreement on birth year, postcode sector or any identifier. Common
+#   names would otherwise chain strangers together.
+_SHARED_IDENTIFIER = """(
+    coalesce(l.pnc_id = r.pnc_id, false) OR coalesce(l.ni_number = r.ni_number, false)
+    OR coalesce(l.driving_licence = r.driving_licence, false) OR coalesce(l.cro_number = r.cro_number, false)
+    OR coalesce(l.phone = r.phone, false) OR coalesce(l.email = r.email, false)
+)"""
+CANNOT_LINK_SQL = f"""
+    (NOT {_SHARED_IDENTIFIER}
+     AND NOT coalesce(abs(l.birth_year - r.birth_year) <= 1, false)
+     AND NOT coalesce(l.postcode_sector = r.postcode_sector, false))
+    OR (l.first_name IS NOT NULL AND r.first_name IS NOT NULL
+    AND length(l.first_name) >= 3 AND length(r.first_name) >= 3
+    AND jaro_winkler_similarity(l.first_name, r.first_name) < 0.75
+    AND NOT list_has_any(string_split(l.forename_canonical, '|'), string_split(r.forename_canonical, '|'))
+    AND l.first_name IS DISTINCT FROM r.last_name AND r.first_name IS DISTINCT FROM l.last_name
+    AND NOT coalesce(strpos(r.aliases, l.first_name) > 0, false)
+    AND NOT coalesce(strpos(l.aliases, r.first_name) > 0, false)
+    AND NOT {_SHARED_IDENTIFIER})
+"""
+
 
 def _name(column: str) -> cl.CustomComparison:
     return cl.CustomComparison(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from veracity.matching import model
 
@@ -58,8 +59,17 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -
     linker = Linker(sdf, model.settings(), log_level=logging.ERROR)
     train(linker, records.num_rows, seed)
     predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=model.LINK_THRESHOLD
+    links = con.sql(
+        f"""
+        SELECT p.unique_id_l, p.unique_id_r, p.match_probability
+        FROM {predictions.physical_name} p
+        JOIN veracity_records l ON l.unique_id = p.unique_id_l
+        JOIN veracity_records r ON r.unique_id = p.unique_id_r
+        WHERE p.match_probability >= {model.LINK_THRESHOLD} AND NOT ({model.CANNOT_LINK_SQL})
+        """
+    ).to_arrow_table()
+    clusters = cluster_pairwise_predictions_at_threshold(
+        records.select(["unique_id"]), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
     comparison_names = [c.output_column_name for c in linker._settings_obj.comparisons]
     columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
