@@ -36,6 +36,8 @@ def _cannot_link(left: dict, right: dict) -> bool:
         ({"birth_year": None}, {}, False),  # names and a postcode sector
         ({"postcode_sector": None}, {"birth_year": 1991}, False),  # names and a birth year within one
         ({"birth_year": 1970, "postcode_sector": "CV1 2"}, {}, True),  # names, nothing else agrees
+        ({"birth_year": 1965}, {}, True),  # a generation apart at one address: father and son
+        ({"birth_year": 1965, "pnc_id": "01/0012345H"}, {"pnc_id": "01/0012345H"}, False),  # a DOB error
         ({"birth_year": None, "postcode_sector": None, "ni_number": "AB123456C"},
          {"ni_number": "AB123456C"}, False),  # names and an identifier
     ],

@@ -25,13 +25,16 @@ REVIEW_FLOOR = 0.2
 #   birth and a home; this is what tells them apart.
 # - names alone: no agreement on birth year, postcode sector or any identifier. Common
 #   names would otherwise chain strangers together.
+# - a generation apart: birth years more than five apart with no shared identifier
+#   (a father and son with one name and one address).
 _SHARED_IDENTIFIER = """(
     coalesce(l.pnc_id = r.pnc_id, false) OR coalesce(l.ni_number = r.ni_number, false)
     OR coalesce(l.driving_licence = r.driving_licence, false) OR coalesce(l.cro_number = r.cro_number, false)
     OR coalesce(l.phone = r.phone, false) OR coalesce(l.email = r.email, false)
 )"""
 CANNOT_LINK_SQL = f"""
-    (NOT {_SHARED_IDENTIFIER}
+    (NOT {_SHARED_IDENTIFIER} AND coalesce(abs(l.birth_year - r.birth_year) > 5, false))
+    OR (NOT {_SHARED_IDENTIFIER}
      AND NOT coalesce(abs(l.birth_year - r.birth_year) <= 1, false)
      AND NOT coalesce(l.postcode_sector = r.postcode_sector, false))
     OR (l.first_name IS NOT NULL AND r.first_name IS NOT NULL
