@@ -45,3 +45,28 @@ def _cannot_link(left: dict, right: dict) -> bool:
 def test_cannot_link_rules(left, right, blocked):
     assert _cannot_link(left, right) is blocked
     assert _cannot_link(right, left) is blocked  # symmetric
+
+
+def test_a_person_never_holds_two_pnc_ids():
+    from veracity.matching.constraints import split_identifier_conflicts
+
+    clusters = pa.table({"unique_id": list("abcde"), "cluster_id": ["1", "1", "1", "1", "2"]})
+    links = pa.table({"unique_id_l": ["a", "b", "c"], "unique_id_r": ["b", "c", "d"], "match_probability": [0.99, 0.96, 0.999]})
+    ids = pa.table({"unique_id": list("abcde"), "pnc_id": ["01/0000001Z", None, None, "02/0000002Z", "03/0000003Z"]})
+    out = dict(zip(*split_identifier_conflicts(clusters, links, ids).to_pydict().values(), strict=True))
+    assert out["a"] == out["b"]  # b's strongest link is to a
+    assert out["c"] == out["d"] != out["a"]  # c is held by d (0.999); b-c (0.96) would join two PNCs
+    assert out["e"] == "2"  # clusters without a conflict are untouched
+
+
+def test_resolved_persons_hold_at_most_one_pnc(resolved_lake):
+    from veracity.sql import query
+
+    lake, _ = resolved_lake
+    several = query(
+        lake,
+        "SELECT count(*) AS n FROM (SELECT x.person_id FROM person_xref x JOIN clean_person c "
+        "ON c.source_system = x.source_system AND c.source_record_id = x.source_record_id "
+        "WHERE c.pnc_id IS NOT NULL GROUP BY 1 HAVING count(DISTINCT c.pnc_id) > 1)",
+    )
+    assert several.column("n")[0].as_py() == 0

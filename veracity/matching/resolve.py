@@ -12,6 +12,7 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from veracity.matching import model
+from veracity.matching.constraints import split_identifier_conflicts
 
 # Records sampled for EM: enough pairs to estimate m well, few enough to be quick.
 EM_SAMPLE_RECORDS = 60_000
@@ -81,7 +82,8 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -
         FROM {predictions.physical_name}
         """
     ).to_arrow_table()
-    cluster_table = con.sql(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").to_arrow_table()
+    cluster_table = con.sql(f"SELECT unique_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters.physical_name}").to_arrow_table()
+    cluster_table = split_identifier_conflicts(cluster_table, links, records.select(["unique_id", "pnc_id"]))
     return Resolution(
         pairs=pairs,
         clusters=cluster_table,
