@@ -40,7 +40,8 @@ bench: setup
 	rm -rf $(BENCH_LAKE)
 	$(PY) benchmarks/generate_bench.py --people 1000000 --lake $(BENCH_LAKE)
 	$(PY) benchmarks/scrub_bench.py --lake $(BENCH_LAKE)
-	$(PY) benchmarks/pipeline_bench.py --people 20000
+	$(PY) benchmarks/pipeline_bench.py --people 20000 --lake $(BENCH_LAKE)/pipeline
+	$(PY) benchmarks/blocking_bench.py --lake $(BENCH_LAKE)/pipeline
 	rm -rf $(BENCH_LAKE)
 
 clean:

@@ -24,9 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lake", default=None, help="keep the lake here (default: a temporary directory)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as root:
-        lake = Lake.open(root)
+    with tempfile.TemporaryDirectory() as scratch:
+        lake = Lake.open(args.lake or scratch, create=True)
         t0 = time.perf_counter()
         generated = generate(lake, args.people, args.seed)
         t1 = time.perf_counter()
