@@ -54,11 +54,6 @@ def safe_text(value: str) -> str:
     return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + f"... ({len(text)} characters)"
 
 
-def _blank_to_none(v: str) -> str | None:
-    v = v.strip()
-    return v or None
-
-
 def open_text(stream: BinaryIO, encoding: str, compressed: bool = False) -> io.TextIOWrapper:
     """Decode a byte stream. Undecodable bytes survive as surrogates (surrogateescape), so
     the row holding them can be quarantined with its bytes intact rather than altered."""
@@ -167,7 +162,7 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
         elif value is None:
             out[name] = None
         else:
-            out[name] = _blank_to_none(str(value))
+            out[name] = str(value)  # trimmed, and blanks nulled, with the whole chunk in _table
     return out
 
 

@@ -226,7 +226,6 @@ def generate(
     digests = {s.name: hashlib.sha256() for s in SYSTEMS}
     sizes = dict.fromkeys(names, 0)
     counts = dict.fromkeys(names, 0)
-    writers: dict[str, pq.ParquetWriter] = {}
     outputs = {
         "truth": (("truth", "records", f"{batch_id}.parquet"), TRUTH_SCHEMA),
         "people": (("truth", "people", f"{batch_id}.parquet"), PEOPLE_SCHEMA),
