@@ -4,7 +4,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from veracity.matching.model import CANNOT_LINK_SQL
+from veracity.matching.model import CANNOT_LINK_SQL, prepare
 from veracity.schema import CLEAN_PERSON
 
 BASE = {"first_name": "JOHN", "last_name": "SMITH", "forename_canonical": "JOHN", "birth_year": 1990,
@@ -15,7 +15,7 @@ def _cannot_link(left: dict, right: dict) -> bool:
     blank = dict.fromkeys(CLEAN_PERSON.column_names)
     rows = [{**blank, **BASE, **left, "unique_id": "a"}, {**blank, **BASE, **right, "unique_id": "b"}]
     con = duckdb.connect()
-    con.register("recs", pa.Table.from_pylist(rows, schema=CLEAN_PERSON.arrow_schema))
+    con.register("recs", prepare(pa.Table.from_pylist(rows, schema=CLEAN_PERSON.arrow_schema)))
     sql = f"SELECT {CANNOT_LINK_SQL} FROM recs l, recs r WHERE l.unique_id = 'a' AND r.unique_id = 'b'"
     return con.execute(sql).fetchone()[0]
 
@@ -48,12 +48,12 @@ def test_cannot_link_rules(left, right, blocked):
 
 
 def test_a_person_never_holds_two_pnc_ids():
-    from veracity.matching.constraints import split_identifier_conflicts
+    from veracity.matching.constraints import constrained_clusters
 
     clusters = pa.table({"unique_id": list("abcde"), "cluster_id": ["1", "1", "1", "1", "2"]})
     links = pa.table({"unique_id_l": ["a", "b", "c"], "unique_id_r": ["b", "c", "d"], "match_probability": [0.99, 0.96, 0.999]})
     ids = pa.table({"unique_id": list("abcde"), "pnc_id": ["01/0000001Z", None, None, "02/0000002Z", "03/0000003Z"]})
-    out = dict(zip(*split_identifier_conflicts(clusters, links, ids).to_pydict().values(), strict=True))
+    out = dict(zip(*constrained_clusters(clusters, links, ids).to_pydict().values(), strict=True))
     assert out["a"] == out["b"]  # b's strongest link is to a
     assert out["c"] == out["d"] != out["a"]  # c is held by d (0.999); b-c (0.96) would join two PNCs
     assert out["e"] == "2"  # clusters without a conflict are untouched

@@ -13,16 +13,25 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from veracity import batches as batch_ledger
+from veracity import review
 from veracity.errors import VeracityError
 from veracity.lake import Lake
-from veracity.matching import golden, model
-from veracity.matching.resolve import resolve
-from veracity.schema import CLEAN_PERSON, DELETIONS, RUN_STATS
+from veracity.matching import golden, identity, model, model_store
+from veracity.matching.resolve import Resolution, resolve, train
+from veracity.schema import (
+    CLEAN_PERSON,
+    CLUSTER_SIZES,
+    DELETIONS,
+    MATCH_PAIRS,
+    PERSON_ID_HISTORY,
+    RUN_STATS,
+)
 from veracity.scrub.job import scrub_job
-from veracity.snapshots import publish_snapshot
-from veracity.sources import SourceConfig, load_sources
+from veracity.snapshots import current_run_id, publish_snapshot
+from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
 
@@ -46,6 +55,11 @@ class RunSummary:
     persons: int
     records_resolved: int
     pairs_scored: int
+    comparisons: int = 0
+    links: int = 0
+    review_queue: int = 0
+    model_version: str | None = None
+    id_changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def totals(self) -> ScrubStats:
@@ -122,6 +136,35 @@ def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
     ).to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
 
 
+def _empty_pairs() -> pa.Table:
+    return MATCH_PAIRS.empty()
+
+
+def _previous(lake: Lake) -> tuple[pa.Table, pa.Table]:
+    """The last snapshot's (unique_id, person_id) and its person_id_history."""
+    run_id = current_run_id(lake)
+    if run_id is None:
+        return pa.table({"unique_id": pa.array([], pa.string()), "person_id": pa.array([], pa.string())}), PERSON_ID_HISTORY.empty()
+    xref = lake.read_table("curated", "snapshots", run_id, "person_xref.parquet")
+    unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
+    history = (lake.read_table("curated", "snapshots", run_id, "person_id_history.parquet")
+               if lake.exists("curated", "snapshots", run_id, "person_id_history.parquet") else PERSON_ID_HISTORY.empty())
+    return pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")}), history
+
+
+def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int = 42, retrain: bool = False) -> model_store.TrainedModel:
+    """The current trained model, training and saving one first when there is none
+    for today's declared model (or when asked to)."""
+    found = None if retrain else model_store.current(lake)
+    if found is not None:
+        return found
+    progress(f"training the linkage model on {records.num_rows:,} records")
+    model_json, summary = train(duckdb.connect(), records, seed=seed)
+    saved = model_store.save(lake, model_json, summary)
+    progress(f"saved model {saved.version} (trained in {summary['seconds']}s)")
+    return saved
+
+
 def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda _m: None, seed: int = 42) -> RunSummary | None:
     """Process every new batch and publish a snapshot. None when there was nothing new."""
     sources = load_sources(sources_dir)
@@ -133,26 +176,45 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
 
     con = duckdb.connect()
     records = current_records(con, lake)
-    progress(f"matching {records.num_rows} current clean records")
+    decisions = review.current_decisions(lake)
+    progress(f"matching {records.num_rows:,} current clean records")
+    model_version = None
     if records.num_rows >= 2:
-        resolution = resolve(con, records, seed=seed)
-        pairs, clusters, model_json = resolution.pairs, resolution.clusters, resolution.model_json
+        trained = trained_model(lake, records, progress, seed=seed)
+        model_version = trained.version
+        resolution = resolve(duckdb.connect(), records, trained.model_json, decisions)
     else:
-        pairs = pa.table({"unique_id_l": pa.array([], pa.string()), "unique_id_r": pa.array([], pa.string()),
-                          "match_weight": pa.array([], pa.float64()), "match_probability": pa.array([], pa.float64()),
-                          "evidence": pa.array([], pa.string())})
         clusters = pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")})
-        model_json = {}
-    person, xref = golden.build(con, records, clusters, pairs, model.LINK_THRESHOLD)
-    progress(f"resolved {records.num_rows} records into {person.num_rows} persons")
+        resolution = Resolution(pairs=_empty_pairs(), links=_empty_pairs().select(["unique_id_l", "unique_id_r", "match_probability"]),
+                                clusters=clusters, comparisons=0)
+    previous, history = _previous(lake)
+    ids, events = identity.assign(resolution.clusters, previous, history, run_id)
+    trust = {name: config.trust for name, config in sources.items()}
+    person, xref, aliases, addresses = golden.build(
+        con, records, resolution.clusters, ids, resolution.pairs, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+    )
+    xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
+    queue = review.review_queue(con, resolution.pairs, resolution.links, xref_ids, decisions, model.LINK_THRESHOLD)
+    sizes = con.sql(
+        f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
+        "FROM person GROUP BY ALL ORDER BY records_per_person"
+    ).to_arrow_table() if person.num_rows else CLUSTER_SIZES.empty()
+    changes = {e: sum(1 for x in events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
+    progress(f"resolved {records.num_rows:,} records into {person.num_rows:,} persons "
+             f"({resolution.comparisons:,} comparisons, {resolution.links.num_rows:,} links, {queue.num_rows:,} pairs for review; "
+             + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
 
     finished = datetime.now(UTC)
-    summary = RunSummary(run_id, started, finished, per_source, person.num_rows, records.num_rows, pairs.num_rows)
+    summary = RunSummary(run_id, started, finished, per_source, person.num_rows, records.num_rows, resolution.pairs.num_rows,
+                         comparisons=resolution.comparisons, links=resolution.links.num_rows, review_queue=queue.num_rows,
+                         model_version=model_version, id_changes=changes)
     publish_snapshot(
         lake, run_id,
-        tables={"person": person, "person_xref": xref, "match_pairs": pairs, "clean_person": records},
-        run_stats=run_stats_rows(summary),
-        model_json=model_json,
+        tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
+                "match_pairs": resolution.pairs, "review_queue": queue, "clerical_decisions": review.all_decisions(lake),
+                "clean_person": records, "cluster_sizes": sizes},
+        appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
+        model_version=model_version,
     )
     progress(f"published snapshot {run_id}")
     return summary
@@ -168,6 +230,10 @@ def run_stats_rows(summary: RunSummary) -> pa.Table:
                 "records_clean": s.records_clean, "records_quarantined": s.records_quarantined,
                 "persons": summary.persons if source == "*" else None,
                 "pairs_scored": summary.pairs_scored if source == "*" else None,
+                "comparisons": summary.comparisons if source == "*" else None,
+                "links": summary.links if source == "*" else None,
+                "review_queue": summary.review_queue if source == "*" else None,
+                "model_version": summary.model_version if source == "*" else None,
             }
         )
     return pa.Table.from_pylist(rows, schema=RUN_STATS.arrow_schema)

@@ -112,20 +112,114 @@ QUARANTINE = Table(
 
 PERSON = Table(
     "person",
-    "One golden record per resolved person",
+    "One golden record per resolved person; each value chosen by a survivorship rule",
     (
         Column("person_id", STR, "Stable person id"),
-        Column("first_name", STR, "Most frequent forename"),
-        Column("last_name", STR, "Most frequent surname"),
-        Column("date_of_birth", pa.date32(), "Most frequent date of birth"),
-        Column("sex", STR, "Most frequent sex"),
-        Column("postcode", STR, "Postcode of the most recent record"),
-        Column("pnc_id", STR, "PNC id"),
-        Column("ni_number", STR, "National Insurance number"),
+        Column("first_name", STR, "Forename (most frequent, then most trusted source)"),
+        Column("last_name", STR, "Surname (most frequent, then most trusted source)"),
+        Column("date_of_birth", pa.date32(), "Date of birth (most trusted source, then most frequent)"),
+        Column("birth_year", pa.int32(), "Year of birth (from the date of birth, else most frequent)"),
+        Column("sex", STR, "Sex (most frequent, then most trusted source)"),
+        Column("address", STR, "Address of the most recent record holding one"),
+        Column("town", STR, "Town of that address"),
+        Column("postcode", STR, "Postcode of that address"),
+        Column("phone", STR, "Phone of the most recent record holding one"),
+        Column("email", STR, "Email of the most recent record holding one"),
+        Column("pnc_id", STR, "PNC id (most trusted source, then most frequent)"),
+        Column("cro_number", STR, "CRO number (most trusted source, then most frequent)"),
+        Column("ni_number", STR, "National Insurance number (most trusted source, then most frequent)"),
+        Column("driving_licence", STR, "Driving licence number (most trusted source, then most frequent)"),
         Column("record_count", pa.int64(), "Source records resolved to this person"),
         Column("source_systems", STR, "';' separated systems holding this person"),
+        Column("records_by_system", STR, "JSON: source system -> records"),
+        Column("provenance", STR, "JSON: field -> {source_system, source_record_id, rule} of the chosen value"),
         Column("first_seen", pa.timestamp("us", tz="UTC"), "Earliest extract holding the person"),
         Column("last_seen", pa.timestamp("us", tz="UTC"), "Latest extract holding the person"),
+    ),
+)
+
+_SEEN = (
+    Column("records", pa.int64(), "Source records holding it"),
+    Column("source_systems", STR, "';' separated systems holding it"),
+    Column("first_seen", pa.timestamp("us", tz="UTC"), "Earliest extract holding it"),
+    Column("last_seen", pa.timestamp("us", tz="UTC"), "Latest extract holding it"),
+)
+
+PERSON_ALIAS = Table(
+    "person_alias",
+    "Every name a person is recorded under, including recorded aliases",
+    (
+        Column("person_id", STR, "Person"),
+        Column("first_name", STR, "Forename as recorded (null for a one-part alias)"),
+        Column("last_name", STR, "Surname as recorded, or the whole alias"),
+        Column("kind", STR, "'name' (a record's name) or 'alias' (a recorded alias)"),
+    )
+    + _SEEN,
+)
+
+PERSON_ADDRESS = Table(
+    "person_address",
+    "Every address a person is recorded at",
+    (
+        Column("person_id", STR, "Person"),
+        Column("address", STR, "Address lines"),
+        Column("town", STR, "Town"),
+        Column("postcode", STR, "Postcode"),
+    )
+    + _SEEN,
+)
+
+PERSON_ID_HISTORY = Table(
+    "person_id_history",
+    "Every person id issued, merged, split or retired, run by run",
+    (
+        Column("run_id", STR, "Run that made the change"),
+        Column("event", STR, "created, merged (other_person_id joined person_id), split (other_person_id split off) or retired"),
+        Column("person_id", STR, "The id the event is about (the survivor of a merge)"),
+        Column("other_person_id", STR, "The id merged in or split off"),
+        Column("records", pa.int64(), "Records moved (merged, split) or held (created)"),
+    ),
+)
+
+REVIEW_QUEUE = Table(
+    "review_queue",
+    "Record pairs in different persons for clerical review: uncertain scores, and strong scores a rule refused",
+    (
+        Column("unique_id_l", STR, "Left record (SOURCE:ID)"),
+        Column("unique_id_r", STR, "Right record (SOURCE:ID)"),
+        Column("match_probability", pa.float64(), "Model probability"),
+        Column("match_weight", pa.float64(), "Model match weight"),
+        Column("reason", STR, "'uncertain' or 'refused by rule'"),
+        Column("person_id_l", STR, "Left record's person"),
+        Column("person_id_r", STR, "Right record's person"),
+        Column("evidence", STR, "JSON: per-comparison level and match weight"),
+        Column("decision", STR, "Blank: a reviewer fills in must_link or cannot_link"),
+        Column("reviewer", STR, "Blank: the reviewer's name or id"),
+        Column("note", STR, "Blank: the reviewer's reason"),
+    ),
+)
+
+CLERICAL_DECISIONS = Table(
+    "clerical_decisions",
+    "Reviewers' decisions on record pairs; every run honours the latest per pair",
+    (
+        Column("unique_id_l", STR, "Left record (the smaller SOURCE:ID)"),
+        Column("unique_id_r", STR, "Right record"),
+        Column("decision", STR, "must_link or cannot_link"),
+        Column("reviewer", STR, "Who decided"),
+        Column("note", STR, "Why"),
+        Column("decided_at", pa.timestamp("us", tz="UTC"), "When the decision was imported"),
+        Column("import_file", STR, "File the decision came from"),
+    ),
+)
+
+CLUSTER_SIZES = Table(
+    "cluster_sizes",
+    "How many persons hold how many records, per run",
+    (
+        Column("run_id", STR, "Run"),
+        Column("records_per_person", pa.int64(), "Records in a person"),
+        Column("persons", pa.int64(), "Persons with that many records"),
     ),
 )
 
@@ -165,7 +259,11 @@ RUN_STATS = Table(
         Column("records_clean", pa.int64(), "Rows accepted"),
         Column("records_quarantined", pa.int64(), "Rows rejected"),
         Column("persons", pa.int64(), "Persons resolved (totals row only)"),
-        Column("pairs_scored", pa.int64(), "Pairs scored by the model (totals row only)"),
+        Column("pairs_scored", pa.int64(), "Pairs above the review floor (totals row only)"),
+        Column("comparisons", pa.int64(), "Record pairs the blocking rules brought together (totals row only)"),
+        Column("links", pa.int64(), "Pairs linked (totals row only)"),
+        Column("review_queue", pa.int64(), "Pairs queued for clerical review (totals row only)"),
+        Column("model_version", STR, "Trained model used (totals row only)"),
     ),
 )
 
@@ -198,5 +296,9 @@ DATA_QUALITY = Table(
 )
 
 CURATED_TABLES: dict[str, Table] = {
-    t.name: t for t in (PERSON, PERSON_XREF, MATCH_PAIRS, CLEAN_PERSON, QUARANTINE, RUN_STATS, DATA_QUALITY)
+    t.name: t
+    for t in (
+        PERSON, PERSON_XREF, PERSON_ALIAS, PERSON_ADDRESS, PERSON_ID_HISTORY, MATCH_PAIRS, REVIEW_QUEUE,
+        CLERICAL_DECISIONS, CLEAN_PERSON, QUARANTINE, RUN_STATS, CLUSTER_SIZES, DATA_QUALITY,
+    )
 }

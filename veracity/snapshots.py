@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from veracity.errors import LakeError
 from veracity.lake import Lake
-from veracity.schema import CURATED_TABLES, RUN_STATS
+from veracity.schema import CURATED_TABLES
 
 CURRENT = ("curated", "CURRENT.json")
 SNAPSHOT_FILE = "_snapshot.json"
@@ -38,21 +38,27 @@ def _zone_files(lake: Lake, *parts: str) -> list[str]:
     ]
 
 
-def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], run_stats: pa.Table, model_json: dict) -> None:
+def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], appended: dict[str, pa.Table],
+                     model_version: str | None) -> None:
+    """Write the run's tables, and the ``appended`` ones (histories) added to the last
+    snapshot's, then switch CURRENT.json to the new snapshot."""
     base = ("curated", "snapshots", run_id)
     listing: dict[str, list[str]] = {}
     for name, table in tables.items():
         lake.write_table(table.cast(CURATED_TABLES[name].arrow_schema), *base, f"{name}.parquet")
         listing[name] = ["/".join((*base, f"{name}.parquet"))]
     previous = current_run_id(lake)
-    history = lake.read_table("curated", "snapshots", previous, "run_stats.parquet") if previous else RUN_STATS.empty()
-    lake.write_table(pa.concat_tables([history, run_stats.cast(RUN_STATS.arrow_schema)]), *base, "run_stats.parquet")
-    listing["run_stats"] = ["/".join((*base, "run_stats.parquet"))]
+    for name, rows in appended.items():
+        schema = CURATED_TABLES[name].arrow_schema
+        earlier = ("curated", "snapshots", previous, f"{name}.parquet") if previous else None
+        history = lake.read_table(*earlier).cast(schema) if earlier and lake.exists(*earlier) else schema.empty_table()
+        lake.write_table(pa.concat_tables([history, rows.cast(schema)]), *base, f"{name}.parquet")
+        listing[name] = ["/".join((*base, f"{name}.parquet"))]
     listing["quarantine"] = _zone_files(lake, "quarantine")
     listing["data_quality"] = _zone_files(lake, "clean", "data_quality")
-    lake.write_json(model_json, *base, "model.json")
     lake.write_json(
-        {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "tables": listing}, *base, SNAPSHOT_FILE
+        {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "model_version": model_version, "tables": listing},
+        *base, SNAPSHOT_FILE,
     )
     # The switch: readers follow CURRENT.json, so everything above is invisible until now.
     lake.write_json({"run_id": run_id}, *CURRENT)

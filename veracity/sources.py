@@ -17,8 +17,10 @@ from veracity.schema import CANONICAL_FIELDS
 FORMATS = ("csv", "jsonl", "fixed_width")
 TOP_LEVEL_KEYS = {
     "source", "description", "format", "delimiter", "quotechar", "encoding", "header",
-    "widths", "record_id", "fields", "extra_columns", "compression",
+    "widths", "record_id", "fields", "extra_columns", "compression", "trust",
 }
+# How far a source is trusted for golden record values, 0-100 (see survivorship).
+DEFAULT_TRUST = 50
 EXTRA_COLUMNS = ("ignore", "reject")
 COMPRESSION = ("none", "gzip", "auto")
 FIELD_KEYS = {"column", "columns", "format", "order", "separator", "validate", "values", "from", "joiner"}
@@ -56,6 +58,7 @@ class SourceConfig:
     description: str = ""
     extra_columns: str = "ignore"  # columns in the extract the config does not map
     compression: str = "auto"  # auto: gzip when the extract's name ends in .gz
+    trust: int = DEFAULT_TRUST  # higher wins where survivorship ranks sources
 
     @property
     def referenced_columns(self) -> set[str]:
@@ -150,6 +153,9 @@ def parse_config(raw, path: str) -> SourceConfig:
     compression = raw.get("compression", "auto")
     if compression not in COMPRESSION:
         raise _fail(path, "compression", f"{compression!r} is not supported", f"use one of: {', '.join(COMPRESSION)}")
+    trust = raw.get("trust", DEFAULT_TRUST)
+    if not isinstance(trust, int) or isinstance(trust, bool) or not 0 <= trust <= 100:
+        raise _fail(path, "trust", f"{trust!r} is not a whole number from 0 to 100", "write e.g. trust: 80 (higher is more trusted)")
     record_id = raw["record_id"]
     record_id = (record_id,) if isinstance(record_id, str) else tuple(record_id or ())
     if not record_id:
@@ -162,7 +168,7 @@ def parse_config(raw, path: str) -> SourceConfig:
         name=name, path=path, format=fmt, record_id=record_id, fields=fields, delimiter=delimiter,
         quotechar=str(raw.get("quotechar", '"')), encoding=encoding, header=bool(raw.get("header", True)),
         widths=widths, description=str(raw.get("description", "")), extra_columns=extra_columns,
-        compression=compression,
+        compression=compression, trust=trust,
     )
     if widths:
         missing = sorted(config.referenced_columns - set(widths))

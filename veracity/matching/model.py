@@ -6,6 +6,12 @@ this declaration; custom SQL is written in DuckDB's dialect and Splink transpile
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
@@ -31,6 +37,7 @@ _SHARED_IDENTIFIER = """(
     coalesce(l.pnc_id = r.pnc_id, false) OR coalesce(l.ni_number = r.ni_number, false)
     OR coalesce(l.driving_licence = r.driving_licence, false) OR coalesce(l.cro_number = r.cro_number, false)
     OR coalesce(l.phone = r.phone, false) OR coalesce(l.email = r.email, false)
+    OR coalesce(l.other_id = r.other_id, false)
 )"""
 CANNOT_LINK_SQL = f"""
     (NOT {_SHARED_IDENTIFIER} AND coalesce(abs(l.birth_year - r.birth_year) > 5, false))
@@ -40,7 +47,7 @@ CANNOT_LINK_SQL = f"""
     OR (l.first_name IS NOT NULL AND r.first_name IS NOT NULL
     AND length(l.first_name) >= 3 AND length(r.first_name) >= 3
     AND jaro_winkler_similarity(l.first_name, r.first_name) < 0.75
-    AND NOT list_has_any(string_split(l.forename_canonical, '|'), string_split(r.forename_canonical, '|'))
+    AND NOT coalesce(list_has_any(l.forename_set, r.forename_set), false)
     AND l.first_name IS DISTINCT FROM r.last_name AND r.first_name IS DISTINCT FROM l.last_name
     AND NOT coalesce(strpos(r.aliases, l.first_name) > 0, false)
     AND NOT coalesce(strpos(l.aliases, r.first_name) > 0, false)
@@ -48,17 +55,57 @@ CANNOT_LINK_SQL = f"""
 """
 
 
-def _name(column: str) -> cl.CustomComparison:
+def prepare(records: pa.Table) -> pa.Table:
+    """Clean records with the derived columns the model compares on, for any engine.
+
+    ``forename_set`` holds the full forms a forename may stand for as an array, so
+    nickname agreement is an array overlap in every engine's SQL.
+    """
+    canonical = records.column("forename_canonical")
+    forename_set = pc.split_pattern(pc.if_else(pc.equal(canonical, ""), None, canonical), "|")
+    return records.append_column("forename_set", forename_set)
+
+
+def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
+    metaphone = f"{column}_metaphone"
+    levels = [
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column).configure(tf_adjustment_column=column, tf_adjustment_weight=1.0),
+    ]
+    if nickname:
+        levels.append(cll.ArrayIntersectLevel("forename_set", 1).configure(label_for_charts="nickname or full form"))
+    levels += [
+        cll.JaroWinklerLevel(column, 0.92),
+        cll.CustomLevel(f"{metaphone}_l = {metaphone}_r", "sounds alike (Double Metaphone)", BASE_DIALECT),
+        cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(label_for_charts="forename and surname swapped"),
+        cll.JaroWinklerLevel(column, 0.8),
+        cll.ElseLevel(),
+    ]
     return cl.CustomComparison(
         output_column_name=column,
+        comparison_levels=levels,
+        comparison_description=(
+            f"{column}: exact (frequency adjusted), {'nickname, ' if nickname else ''}Jaro-Winkler >= 0.92, "
+            "sounds alike, swapped with the other name, Jaro-Winkler >= 0.8, else"
+        ),
+    )
+
+
+def _home() -> cl.CustomComparison:
+    # One comparison for postcode and address: they are not independent evidence.
+    return cl.CustomComparison(
+        output_column_name="postcode",
         comparison_levels=[
-            cll.NullLevel(column),
-            cll.ExactMatchLevel(column).configure(tf_adjustment_column=column, tf_adjustment_weight=1.0),
-            cll.JaroWinklerLevel(column, 0.92),
-            cll.JaroWinklerLevel(column, 0.8),
+            cll.NullLevel("postcode"),
+            cll.And(cll.ExactMatchLevel("postcode"), cll.JaroWinklerLevel("address", 0.9)).configure(
+                label_for_charts="same postcode and address"
+            ),
+            cll.ExactMatchLevel("postcode"),
+            cll.ExactMatchLevel("postcode_sector"),
+            cll.ExactMatchLevel("postcode_district"),
             cll.ElseLevel(),
         ],
-        comparison_description=f"{column}: exact (frequency adjusted), Jaro-Winkler >= 0.92, >= 0.8, else",
+        comparison_description="home: postcode and address, postcode, sector, district, else",
     )
 
 
@@ -96,10 +143,10 @@ def _identifier(column: str) -> cl.ExactMatch:
 
 def comparisons() -> list:
     return [
-        _name("first_name"),
-        _name("last_name"),
+        _name("first_name", "last_name", nickname=True),
+        _name("last_name", "first_name", nickname=False),
         _date_of_birth(),
-        cl.PostcodeComparison("postcode"),
+        _home(),
         cl.ExactMatch("sex"),
         _identifier("pnc_id"),
         _identifier("cro_number"),
@@ -107,6 +154,7 @@ def comparisons() -> list:
         _identifier("driving_licence"),
         cl.ExactMatch("phone"),
         cl.ExactMatch("email"),
+        _identifier("other_id"),
     ]
 
 
@@ -129,6 +177,8 @@ PREDICTION_BLOCKING_COLUMNS: tuple[tuple[str, ...], ...] = (
     ("driving_licence",),
     ("cro_number",),
     ("phone",),
+    ("email",),
+    ("other_id",),
 )
 
 
@@ -163,3 +213,40 @@ def settings() -> SettingsCreator:
         max_iterations=20,
         em_convergence=0.001,
     )
+
+
+# Parameters a trained model carries from one engine's settings to another's.
+_LEVEL_PARAMETERS = ("m_probability", "u_probability", "tf_minimum_u_value")
+
+
+def settings_dict(dialect: str, trained: dict | None = None) -> dict:
+    """The declared settings in one engine's SQL dialect, carrying a trained model's
+    m and u per comparison level and its λ when ``trained`` (a saved model) is given.
+
+    A model saved on one engine holds that engine's SQL, so it is never loaded as is
+    by another: the SQL always comes from this declaration.
+    """
+    declared = settings().create_settings_dict(dialect)
+    if trained is None:
+        return declared
+    by_name = {c["output_column_name"]: c for c in trained["comparisons"]}
+    if set(by_name) != {c["output_column_name"] for c in declared["comparisons"]}:
+        raise ValueError("the trained model's comparisons differ from the declared model: retrain it")
+    for comparison in declared["comparisons"]:
+        trained_levels = by_name[comparison["output_column_name"]]["comparison_levels"]
+        if len(trained_levels) != len(comparison["comparison_levels"]):
+            raise ValueError(f"comparison {comparison['output_column_name']} has changed since training: retrain")
+        for level, trained_level in zip(comparison["comparison_levels"], trained_levels, strict=True):
+            for key in _LEVEL_PARAMETERS:
+                if key in trained_level:
+                    level[key] = trained_level[key]
+    declared["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    return declared
+
+
+def fingerprint() -> str:
+    """Identifies the declaration (not its parameters): a saved model is reused only
+    while this is unchanged."""
+    declared = copy.deepcopy(settings().create_settings_dict(BASE_DIALECT))
+    declared.pop("linker_uid", None)
+    return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
