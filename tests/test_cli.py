@@ -8,7 +8,7 @@ import pytest
 
 from veracity.cli import main
 
-COMMANDS = ["generate", "run", "sql", "evaluate", "demo"]
+COMMANDS = ["generate", "run", "sql", "evaluate", "demo", "train", "explain"]
 
 
 def _one_line_error(capsys, code: int) -> str:

@@ -144,6 +144,50 @@ def _evaluation_text(result) -> str:
     )
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from veracity.pipeline import current_records, trained_model
+
+    lake = Lake.open(args.lake)
+    if not lake.exists("clean", "clean_person"):
+        raise VeracityError(f"no clean records in {lake.display('clean')}: run 'veracity run --lake {args.lake}' first")
+    records = current_records(duckdb.connect(), lake)
+    if records.num_rows < 2:
+        raise VeracityError("too few clean records to train on")
+    trained = trained_model(lake, records, _progress, seed=args.seed, retrain=True)
+    s = trained.summary
+    out.print(
+        f"model {trained.version}: trained on {s['records']:,} records in {s['seconds']}s; "
+        f"λ = {s['probability_two_random_records_match']:.3g}. Later runs use it; saved under "
+        f"{lake.display('models', trained.version)}"
+    )
+    return 0
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from veracity.review import import_decisions
+
+    lake = Lake.open(args.lake)
+    decisions = import_decisions(lake, args.file)
+    counts = {d: decisions.column("decision").to_pylist().count(d) for d in ("must_link", "cannot_link")}
+    out.print(
+        f"recorded {decisions.num_rows:,} decisions ({counts['must_link']:,} must_link, {counts['cannot_link']:,} cannot_link); "
+        "the next run honours them"
+    )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from veracity.explain import explain
+
+    explanation = explain(Lake.open(args.lake), args.left, args.right, chart_path=args.html)
+    out.print(explanation.as_text(), markup=False)
+    if args.html:
+        _progress(f"wrote the waterfall chart to {args.html}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from veracity.demo import run_demo
 
@@ -187,6 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake", required=True, help=lake_help)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="retrain the linkage model on the current clean records; later runs use it")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--seed", type=int, default=42, help="random seed for sampling (default 42)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("explain", help="the evidence for and against two records being one person")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--html", help="also save Splink's waterfall chart to this self-contained HTML file")
+    p.add_argument("left", help="a record as SOURCE:ID, e.g. custody:C000123")
+    p.add_argument("right", help="the other record as SOURCE:ID")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("review", help="clerical review of uncertain pairs")
+    review_sub = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    r = review_sub.add_parser(
+        "import", help="record reviewers' decisions from a CSV or Parquet file (the review_queue with 'decision' filled in)"
+    )
+    r.add_argument("--lake", required=True, help=lake_help)
+    r.add_argument("file", help="FILE.csv or FILE.parquet with unique_id_l, unique_id_r, decision (must_link|cannot_link)")
+    r.set_defaults(func=cmd_review_import)
 
     p = sub.add_parser("demo", help="generate, run and evaluate on a fresh synthetic lake, then summarise")
     p.add_argument("--lake", default="demo-lake", help="demo lake directory (default ./demo-lake; recreated)")

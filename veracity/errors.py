@@ -11,3 +11,7 @@ class ConfigError(VeracityError):
 
 class LakeError(VeracityError):
     """The lake is missing, unreachable or not in the expected shape."""
+
+
+class ModelMismatchError(VeracityError):
+    """A saved model was trained for a different model declaration than today's."""

@@ -30,7 +30,7 @@ from veracity.schema import (
     RUN_STATS,
 )
 from veracity.scrub.job import scrub_job
-from veracity.snapshots import current_run_id, publish_snapshot
+from veracity.snapshots import current_run_id, publish_snapshot, read_snapshot
 from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
@@ -152,6 +152,18 @@ def _previous(lake: Lake) -> tuple[pa.Table, pa.Table]:
     return pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")}), history
 
 
+def _inputs_changed(lake: Lake, decision_log: pa.Table) -> bool:
+    """Whether, with no new batches, the last snapshot is still out of date: reviewers
+    decided since, or another model has been trained."""
+    run_id = current_run_id(lake)
+    if run_id is None:
+        return False
+    snapshot = read_snapshot(lake, run_id)
+    saved = model_store.current(lake)
+    retrained = saved is not None and snapshot.get("model_version") not in (None, saved.version)
+    return retrained or decision_log.num_rows != snapshot.get("decisions", 0)
+
+
 def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int = 42, retrain: bool = False) -> model_store.TrainedModel:
     """The current trained model, training and saving one first when there is none
     for today's declared model (or when asked to)."""
@@ -171,12 +183,13 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     started = datetime.now(UTC)
     run_id = new_run_id(started)
     per_source = scrub_stage(lake, sources, progress)
-    if not per_source:
+    decision_log = review.all_decisions(lake)
+    decisions = review.current_decisions(lake)
+    if not per_source and not _inputs_changed(lake, decision_log):
         return None
 
     con = duckdb.connect()
     records = current_records(con, lake)
-    decisions = review.current_decisions(lake)
     progress(f"matching {records.num_rows:,} current clean records")
     model_version = None
     if records.num_rows >= 2:
@@ -211,10 +224,10 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     publish_snapshot(
         lake, run_id,
         tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
-                "match_pairs": resolution.pairs, "review_queue": queue, "clerical_decisions": review.all_decisions(lake),
+                "match_pairs": resolution.pairs, "review_queue": queue, "clerical_decisions": decision_log,
                 "clean_person": records, "cluster_sizes": sizes},
         appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
-        model_version=model_version,
+        model_version=model_version, decisions=decision_log.num_rows,
     )
     progress(f"published snapshot {run_id}")
     return summary

@@ -38,6 +38,7 @@ def current_decisions(lake: Lake) -> pa.Table:
     """The latest decision per pair: the ones runs honour."""
     con = duckdb.connect()
     con.register("decisions", all_decisions(lake))
+    # decided_at ties (one file) cannot happen per pair: parse_decisions keeps one row per pair.
     return con.sql(
         """
         SELECT * FROM decisions
@@ -68,7 +69,7 @@ def parse_decisions(table: pa.Table, source: str, now: datetime | None = None) -
         if column not in table.column_names:
             raise VeracityError(f"{source}: no '{column}' column; import the exported review_queue with 'decision' filled in")
     now = now or datetime.now(UTC)
-    rows, problems = [], []
+    rows, problems, seen = [], [], {}
     for number, row in enumerate(table.to_pylist(), start=2 if source.endswith(".csv") else 1):
         decision = (row.get("decision") or "").strip().lower()
         if not decision:
@@ -80,7 +81,10 @@ def parse_decisions(table: pa.Table, source: str, now: datetime | None = None) -
             problems.append(f"row {number}: record ids must be SOURCE:ID, got {left!r} and {right!r}")
         elif left == right:
             problems.append(f"row {number}: a record cannot be paired with itself ({left})")
-        else:
+        elif seen.get((min(left, right), max(left, right)), decision) != decision:
+            problems.append(f"row {number}: {left} and {right} are given both decisions in this file")
+        elif (min(left, right), max(left, right)) not in seen:
+            seen[(min(left, right), max(left, right))] = decision
             rows.append({
                 "unique_id_l": min(left, right), "unique_id_r": max(left, right), "decision": decision,
                 "reviewer": (row.get("reviewer") or "").strip() or None, "note": (row.get("note") or "").strip() or None,

@@ -39,7 +39,7 @@ def _zone_files(lake: Lake, *parts: str) -> list[str]:
 
 
 def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], appended: dict[str, pa.Table],
-                     model_version: str | None) -> None:
+                     model_version: str | None, decisions: int = 0) -> None:
     """Write the run's tables, and the ``appended`` ones (histories) added to the last
     snapshot's, then switch CURRENT.json to the new snapshot."""
     base = ("curated", "snapshots", run_id)
@@ -57,7 +57,8 @@ def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], appen
     listing["quarantine"] = _zone_files(lake, "quarantine")
     listing["data_quality"] = _zone_files(lake, "clean", "data_quality")
     lake.write_json(
-        {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "model_version": model_version, "tables": listing},
+        {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "model_version": model_version,
+         "decisions": decisions, "tables": listing},
         *base, SNAPSHOT_FILE,
     )
     # The switch: readers follow CURRENT.json, so everything above is invisible until now.

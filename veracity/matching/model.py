@@ -16,6 +16,8 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
+from veracity.errors import ModelMismatchError
+
 BASE_DIALECT = "duckdb"
 UNIQUE_ID = "unique_id"
 
@@ -79,6 +81,14 @@ def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
         cll.CustomLevel(f"{metaphone}_l = {metaphone}_r", "sounds alike (Double Metaphone)", BASE_DIALECT),
         cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(label_for_charts="forename and surname swapped"),
         cll.JaroWinklerLevel(column, 0.8),
+    ]
+    if not nickname:
+        # A surname changed on marriage is often recorded as an alias of the other record.
+        levels.append(cll.CustomLevel(
+            f"strpos(aliases_r, {column}_l) > 0 OR strpos(aliases_l, {column}_r) > 0", "one surname is in the other's aliases",
+            BASE_DIALECT,
+        ))
+    levels += [
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(
@@ -86,7 +96,8 @@ def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
         comparison_levels=levels,
         comparison_description=(
             f"{column}: exact (frequency adjusted), {'nickname, ' if nickname else ''}Jaro-Winkler >= 0.92, "
-            "sounds alike, swapped with the other name, Jaro-Winkler >= 0.8, else"
+            "sounds alike, swapped with the other name, Jaro-Winkler >= 0.8, "
+            f"{'' if nickname else 'in the aliases, '}else"
         ),
     )
 
@@ -231,11 +242,13 @@ def settings_dict(dialect: str, trained: dict | None = None) -> dict:
         return declared
     by_name = {c["output_column_name"]: c for c in trained["comparisons"]}
     if set(by_name) != {c["output_column_name"] for c in declared["comparisons"]}:
-        raise ValueError("the trained model's comparisons differ from the declared model: retrain it")
+        raise ModelMismatchError("the saved model's comparisons differ from the declared model: run 'veracity train'")
     for comparison in declared["comparisons"]:
         trained_levels = by_name[comparison["output_column_name"]]["comparison_levels"]
         if len(trained_levels) != len(comparison["comparison_levels"]):
-            raise ValueError(f"comparison {comparison['output_column_name']} has changed since training: retrain")
+            raise ModelMismatchError(
+                f"comparison {comparison['output_column_name']} has changed since the model was trained: run 'veracity train'"
+            )
         for level, trained_level in zip(comparison["comparison_levels"], trained_levels, strict=True):
             for key in _LEVEL_PARAMETERS:
                 if key in trained_level:

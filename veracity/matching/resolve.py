@@ -38,12 +38,15 @@ def _quiet() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
 
 
-def linker_for(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict | None) -> Linker:
-    """A Splink linker over ``records`` (clean_person columns) registered as ``veracity_records``."""
+def linker_for(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict | None, *, keep_values: bool = False) -> Linker:
+    """A Splink linker over ``records`` (clean_person columns) registered as ``veracity_records``.
+    ``keep_values`` keeps the compared values in its output (for charts)."""
     _quiet()
     db_api = DuckDBAPI(connection=con)
     sdf = db_api.register(model.prepare(records), table_name=RECORDS_TABLE)
-    return Linker(sdf, model.settings_dict(model.BASE_DIALECT, trained), log_level=logging.ERROR)
+    settings = model.settings_dict(model.BASE_DIALECT, trained)
+    settings["retain_matching_columns"] = keep_values
+    return Linker(sdf, settings, log_level=logging.ERROR)
 
 
 def train(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -> tuple[dict, dict]:

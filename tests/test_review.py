@@ -1,0 +1,128 @@
+"""Trained models are saved and reused; reviewers' decisions are honoured by every
+later run; explain shows the evidence for a pair."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from veracity.cli import main
+from veracity.errors import VeracityError
+from veracity.lake import Lake
+from veracity.pipeline import run
+from veracity.review import import_decisions
+from veracity.sql import query
+from veracity.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> Lake:
+    lake = Lake.open(str(tmp_path_factory.mktemp("review-lake")), create=True)
+    generate(lake, 200, seed=11)
+    run(lake)
+    return lake
+
+
+def _write_csv(path, rows: list[dict]) -> str:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["unique_id_l", "unique_id_r", "decision", "reviewer", "note"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _person(lake: Lake, unique_id: str) -> str:
+    return query(lake, f"SELECT person_id FROM person_xref WHERE source_system || ':' || source_record_id = '{unique_id}'").column(0)[0].as_py()
+
+
+def test_the_trained_model_is_saved_with_its_summary_and_reused(lake):
+    pointer = lake.read_json("models", "CURRENT.json")
+    summary = lake.read_json("models", pointer["version"], "training_summary.json")
+    assert summary["records"] > 1000 and 0 < summary["probability_two_random_records_match"] < 1
+    assert summary["em_blocking_rules"] and summary["fingerprint"] == pointer["fingerprint"]
+    assert "comparisons" in lake.read_json("models", pointer["version"], "model.json")
+    stats = query(lake, "SELECT model_version, comparisons, links FROM run_stats WHERE source_system = '*'").to_pylist()
+    assert stats[0]["model_version"] == pointer["version"] and stats[0]["comparisons"] >= stats[0]["links"] > 0
+
+
+def test_review_decisions_are_honoured_by_the_next_run(lake, tmp_path):
+    first_run = lake.read_json("curated", "CURRENT.json")["run_id"]
+    model_version = lake.read_json("models", "CURRENT.json")["version"]
+    together = query(lake, """
+        SELECT min(source_system || ':' || source_record_id) AS a, max(source_system || ':' || source_record_id) AS b
+        FROM person_xref GROUP BY person_id HAVING count(*) = 2 ORDER BY person_id LIMIT 1""").to_pylist()[0]
+    apart = query(lake, """
+        SELECT unique_id_l AS a, unique_id_r AS b FROM review_queue ORDER BY unique_id_l, unique_id_r LIMIT 1""").to_pylist()[0]
+    assert _person(lake, together["a"]) == _person(lake, together["b"])
+    assert _person(lake, apart["a"]) != _person(lake, apart["b"])
+    path = _write_csv(tmp_path / "decisions.csv", [
+        {"unique_id_l": together["b"], "unique_id_r": together["a"], "decision": "cannot_link", "reviewer": "PC 123", "note": "different tattoos"},
+        {"unique_id_l": apart["a"], "unique_id_r": apart["b"], "decision": "must_link", "reviewer": "PC 123"},
+        {"unique_id_l": "crime:1", "unique_id_r": "crime:2", "decision": ""},  # not reviewed yet: skipped
+    ])
+    assert main(["review", "import", "--lake", lake.root, path]) == 0
+
+    summary = run(lake)  # no new batches, but new decisions: a new snapshot
+    assert summary is not None and summary.run_id != first_run and summary.totals.batches == 0
+    assert _person(lake, together["a"]) != _person(lake, together["b"])
+    assert _person(lake, apart["a"]) == _person(lake, apart["b"])
+    assert summary.model_version == model_version  # the saved model, not retrained
+    decided = query(lake, "SELECT unique_id_l, decision, reviewer, note FROM clerical_decisions ORDER BY decision").to_pylist()
+    assert decided == [
+        {"unique_id_l": together["a"], "decision": "cannot_link", "reviewer": "PC 123", "note": "different tattoos"},
+        {"unique_id_l": min(apart["a"], apart["b"]), "decision": "must_link", "reviewer": "PC 123", "note": None},
+    ]
+    queued = query(lake, f"SELECT count(*) FROM review_queue WHERE unique_id_l = '{apart['a']}' AND unique_id_r = '{apart['b']}'")
+    assert queued.column(0)[0].as_py() == 0
+    history = query(lake, "SELECT event FROM person_id_history WHERE run_id = ?".replace("?", f"'{summary.run_id}'")).column(0).to_pylist()
+    assert "merged" in history and ("split" in history or "created" in history)
+    assert run(lake) is None  # nothing new since
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"unique_id_l": "crime:1", "unique_id_r": "crime:2", "decision": "maybe"}], "not one of must_link, cannot_link"),
+        ([{"unique_id_l": "crime1", "unique_id_r": "crime:2", "decision": "must_link"}], "SOURCE:ID"),
+        ([{"unique_id_l": "crime:1", "unique_id_r": "crime:1", "decision": "must_link"}], "with itself"),
+        ([{"unique_id_l": "crime:1", "unique_id_r": "crime:2", "decision": "must_link"},
+          {"unique_id_l": "crime:2", "unique_id_r": "crime:1", "decision": "cannot_link"}], "both decisions"),
+    ],
+)
+def test_a_bad_decision_file_imports_nothing(lake, tmp_path, rows, message):
+    before = lake.list_files("review", "decisions") if lake.exists("review", "decisions") else []
+    with pytest.raises(VeracityError, match=message):
+        import_decisions(lake, _write_csv(tmp_path / "bad.csv", [{"unique_id_l": "crime:7", "unique_id_r": "crime:8", "decision": "must_link"}, *rows]))
+    after = lake.list_files("review", "decisions") if lake.exists("review", "decisions") else []
+    assert after == before
+
+
+def test_a_decision_file_without_the_columns_is_refused(lake, tmp_path):
+    path = tmp_path / "wrong.csv"
+    path.write_text("left,right\na:1,b:2\n")
+    with pytest.raises(VeracityError, match="no 'unique_id_l' column"):
+        import_decisions(lake, str(path))
+    with pytest.raises(VeracityError, match="no such file"):
+        import_decisions(lake, str(tmp_path / "missing.csv"))
+
+
+def test_explain_prints_the_evidence_and_saves_the_waterfall(lake, tmp_path, capsys):
+    pair = query(lake, "SELECT unique_id_l, unique_id_r, match_weight FROM match_pairs ORDER BY match_weight DESC LIMIT 1").to_pylist()[0]
+    html = tmp_path / "pair.html"
+    assert main(["explain", "--lake", lake.root, "--html", str(html), pair["unique_id_l"], pair["unique_id_r"]]) == 0
+    text = capsys.readouterr().out
+    assert "first_name" in text and "date_of_birth" in text and "prior" in text
+    assert f"{pair['match_weight']:+.2f}" in text  # the same score the run gave the pair
+    page = html.read_text()
+    assert "<html" in page and "vega" in page and "<script src=" not in page  # self-contained
+    assert main(["explain", "--lake", lake.root, pair["unique_id_l"], "crime:NOPE"]) == 1
+
+
+def test_train_saves_a_new_model_that_the_next_run_uses(lake, capsys):
+    before = lake.read_json("models", "CURRENT.json")["version"]
+    assert main(["train", "--lake", lake.root]) == 0
+    after = lake.read_json("models", "CURRENT.json")["version"]
+    assert after != before and "trained on" in capsys.readouterr().out
+    summary = run(lake)
+    assert summary is not None and summary.model_version == after
