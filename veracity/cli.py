@@ -141,6 +141,10 @@ def _evaluation_text(result) -> str:
         f"records {result.records:,}; true persons {result.true_persons:,}; predicted persons {result.predicted_persons:,}\n"
         f"pairwise  precision {result.pairwise.precision:.4f}  recall {result.pairwise.recall:.4f}  F1 {result.pairwise.f1:.4f}\n"
         f"B-cubed   precision {result.bcubed.precision:.4f}  recall {result.bcubed.recall:.4f}  F1 {result.bcubed.f1:.4f}"
+        + (f"\npersons holding two different PNC ids: {result.persons_with_two_pnc_ids}"
+           if result.persons_with_two_pnc_ids is not None else "")
+        + (f"\nblocking recall: {result.blocking['direct']:.4f} of true pairs compared directly, "
+           f"{result.blocking['reachable']:.4f} reachable through compared pairs" if result.blocking else "")
     )
 
 

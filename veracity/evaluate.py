@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from veracity.errors import LakeError
 from veracity.lake import Lake
+from veracity.matching.blocking import blocking_recall
 from veracity.sql import connect
 
 
@@ -26,6 +27,8 @@ class Evaluation:
     predicted_persons: int
     pairwise: Scores
     bcubed: Scores
+    persons_with_two_pnc_ids: int | None = None
+    blocking: dict | None = None  # BlockingRecall.as_dict(), when the records are at hand
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +88,18 @@ def evaluate(lake: Lake) -> Evaluation:
     con.execute(
         "CREATE TEMP VIEW predicted AS SELECT source_system || ':' || source_record_id AS record_key, person_id AS cluster FROM person_xref"
     )
-    return score(con)
+    result = score(con)
+    result.persons_with_two_pnc_ids = con.execute(
+        """
+        SELECT count(*) FROM (
+            SELECT x.person_id FROM person_xref x JOIN clean_person c USING (source_system, source_record_id)
+            WHERE c.pnc_id IS NOT NULL GROUP BY x.person_id HAVING count(DISTINCT c.pnc_id) > 1)
+        """
+    ).fetchall()[0][0]
+    records = con.sql("SELECT * FROM clean_person").to_arrow_table()
+    truth_ids = con.sql("SELECT record_key AS unique_id, cluster AS true_id FROM truth").to_arrow_table()
+    result.blocking = blocking_recall(duckdb.connect(), records, truth_ids).as_dict()
+    return result
 
 
 def score_tables(predicted: pa.Table, truth: pa.Table) -> Evaluation:

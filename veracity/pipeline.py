@@ -7,6 +7,7 @@ local orchestrator all call these same entry points.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ class RunSummary:
     review_queue: int = 0
     model_version: str | None = None
     id_changes: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def totals(self) -> ScrubStats:
@@ -182,7 +184,17 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     sources = load_sources(sources_dir)
     started = datetime.now(UTC)
     run_id = new_run_id(started)
+    clock = time.monotonic()
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[stage] = round(seconds.get(stage, 0.0) + now - clock, 1)
+        clock = now
+
     per_source = scrub_stage(lake, sources, progress)
+    lap("scrub")
     decision_log = review.all_decisions(lake)
     decisions = review.current_decisions(lake)
     if not per_source and not _inputs_changed(lake, decision_log):
@@ -190,16 +202,19 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
 
     con = duckdb.connect()
     records = current_records(con, lake)
+    lap("read")
     progress(f"matching {records.num_rows:,} current clean records")
     model_version = None
     if records.num_rows >= 2:
         trained = trained_model(lake, records, progress, seed=seed)
         model_version = trained.version
+        lap("train")
         resolution = resolve(duckdb.connect(), records, trained.model_json, decisions)
     else:
         clusters = pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")})
         resolution = Resolution(pairs=_empty_pairs(), links=_empty_pairs().select(["unique_id_l", "unique_id_r", "match_probability"]),
                                 clusters=clusters, comparisons=0)
+    lap("match")
     previous, history = _previous(lake)
     ids, events = identity.assign(resolution.clusters, previous, history, run_id)
     trust = {name: config.trust for name, config in sources.items()}
@@ -212,6 +227,7 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
         f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
         "FROM person GROUP BY ALL ORDER BY records_per_person"
     ).to_arrow_table() if person.num_rows else CLUSTER_SIZES.empty()
+    lap("golden")
     changes = {e: sum(1 for x in events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
     progress(f"resolved {records.num_rows:,} records into {person.num_rows:,} persons "
              f"({resolution.comparisons:,} comparisons, {resolution.links.num_rows:,} links, {queue.num_rows:,} pairs for review; "
@@ -220,7 +236,7 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     finished = datetime.now(UTC)
     summary = RunSummary(run_id, started, finished, per_source, person.num_rows, records.num_rows, resolution.pairs.num_rows,
                          comparisons=resolution.comparisons, links=resolution.links.num_rows, review_queue=queue.num_rows,
-                         model_version=model_version, id_changes=changes)
+                         model_version=model_version, id_changes=changes, stage_seconds=seconds)
     publish_snapshot(
         lake, run_id,
         tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
@@ -229,7 +245,8 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
         appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
         model_version=model_version, decisions=decision_log.num_rows,
     )
-    progress(f"published snapshot {run_id}")
+    lap("publish")
+    progress(f"published snapshot {run_id} (seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + ")")
     return summary
 
 
