@@ -18,16 +18,14 @@ def _records(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(full, schema=CLEAN_PERSON.arrow_schema)
 
 
-def _build(rows: list[dict], clusters: dict[str, str], pairs: pa.Table | None = None):
+def _build(rows: list[dict], clusters: dict[str, str], strongest: dict[str, float] | None = None):
     records = _records(rows)
     cluster_table = pa.table({"unique_id": list(clusters), "cluster_id": list(clusters.values())})
     ids = pa.table({"cluster_id": sorted(set(clusters.values())), "person_id": [f"P-{c}" for c in sorted(set(clusters.values()))]})
-    pairs = pairs if pairs is not None else pa.table({
-        "unique_id_l": pa.array([], pa.string()), "unique_id_r": pa.array([], pa.string()),
-        "match_weight": pa.array([], pa.float64()), "match_probability": pa.array([], pa.float64()),
-        "evidence": pa.array([], pa.string()),
-    })
-    return build(duckdb.connect(), records, cluster_table, ids, pairs, TRUST, 50, link_threshold=0.95)
+    strongest = strongest or {}
+    links = pa.table({"unique_id": pa.array(list(strongest), pa.string()),
+                      "match_probability": pa.array(list(strongest.values()), pa.float64())})
+    return build(duckdb.connect(), records, cluster_table, ids, links, TRUST, 50, link_threshold=0.95)
 
 
 def test_person_ids_are_deterministic_and_distinct():
@@ -105,9 +103,7 @@ def test_every_name_and_address_is_kept_with_first_and_last_seen():
 
 
 def test_xref_carries_each_records_strongest_link():
-    pairs = pa.table({"unique_id_l": ["crime:1", "crime:1"], "unique_id_r": ["custody:9", "crime:2"],
-                      "match_weight": [20.0, 10.0], "match_probability": [0.999, 0.97], "evidence": ["{}", "{}"]})
-    _, xref, _, _ = _build(JOHN, JOHN_CLUSTERS, pairs)
+    _, xref, _, _ = _build(JOHN, JOHN_CLUSTERS, {"crime:1": 0.999, "custody:9": 0.999, "crime:2": 0.97})
     probabilities = {(x["source_system"], x["source_record_id"]): x["match_probability"] for x in xref.to_pylist()}
     assert probabilities == {("crime", "1"): 0.999, ("custody", "9"): 0.999, ("crime", "2"): 0.97,
                              ("intelligence", "7"): 0.95, ("crime", "3"): 1.0}

@@ -34,6 +34,8 @@ def _cannot_link(left: dict, right: dict) -> bool:
         ({"aliases": "MARY SMITH"}, {"first_name": "MARY", "forename_canonical": "MARY"}, False),  # a known alias
         ({"birth_year": None, "postcode_sector": None}, {}, True),  # names alone
         ({"birth_year": None}, {}, False),  # names and a postcode sector
+        ({"birth_year": None, "postcode_sector": None, "postcode": "75011"},
+         {"postcode_sector": None, "postcode": "75011"}, False),  # names and a (non-UK) postcode
         ({"postcode_sector": None}, {"birth_year": 1991}, False),  # names and a birth year within one
         ({"birth_year": 1970, "postcode_sector": "CV1 2"}, {}, True),  # names, nothing else agrees
         ({"birth_year": 1965}, {}, True),  # a generation apart at one address: father and son

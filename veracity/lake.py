@@ -125,6 +125,12 @@ class Lake:
         self.fs.create_dir(posixpath.dirname(target), recursive=True)
         return self.fs.open_output_stream(target)
 
+    def put_file(self, local_path: str, *parts: str) -> None:
+        """Copy a local file into the lake, streaming (for outputs too big to hold in memory)."""
+        with open(local_path, "rb") as source, self.open_output(*parts) as target:
+            while chunk := source.read(8 << 20):
+                target.write(chunk)
+
     def read_json(self, *parts: str):
         return json.loads(self.read_bytes(*parts))
 

@@ -7,6 +7,7 @@ local orchestrator all call these same entry points.
 from __future__ import annotations
 
 import multiprocessing
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from veracity import review
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
-from veracity.matching.resolve import Resolution, resolve, train
+from veracity.matching.resolve import Resolution, connect, resolve, train
 from veracity.schema import (
     CLEAN_PERSON,
     CLUSTER_SIZES,
@@ -138,10 +139,6 @@ def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
     ).to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
 
 
-def _empty_pairs() -> pa.Table:
-    return MATCH_PAIRS.empty()
-
-
 def _previous(lake: Lake) -> tuple[pa.Table, pa.Table]:
     """The last snapshot's (unique_id, person_id) and its person_id_history."""
     run_id = current_run_id(lake)
@@ -166,14 +163,15 @@ def _inputs_changed(lake: Lake, decision_log: pa.Table) -> bool:
     return retrained or decision_log.num_rows != snapshot.get("decisions", 0)
 
 
-def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int = 42, retrain: bool = False) -> model_store.TrainedModel:
+def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int = 42, retrain: bool = False,
+                  scratch: str | None = None) -> model_store.TrainedModel:
     """The current trained model, training and saving one first when there is none
     for today's declared model (or when asked to)."""
     found = None if retrain else model_store.current(lake)
     if found is not None:
         return found
     progress(f"training the linkage model on {records.num_rows:,} records")
-    model_json, summary = train(duckdb.connect(), records, seed=seed)
+    model_json, summary = train(connect(scratch) if scratch else duckdb.connect(), records, seed=seed)
     saved = model_store.save(lake, model_json, summary)
     progress(f"saved model {saved.version} (trained in {summary['seconds']}s)")
     return saved
@@ -200,53 +198,66 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     if not per_source and not _inputs_changed(lake, decision_log):
         return None
 
-    con = duckdb.connect()
+    with tempfile.TemporaryDirectory(prefix="veracity-") as scratch:
+        summary = _resolve_and_publish(lake, sources, run_id, started, per_source, decisions, decision_log,
+                                       scratch, progress, lap, seed)
+    lap("publish")
+    summary.stage_seconds = seconds
+    progress(f"published snapshot {run_id} (seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + ")")
+    return summary
+
+
+def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: str, started: datetime,
+                         per_source: dict[str, ScrubStats], decisions: pa.Table, decision_log: pa.Table, scratch: str,
+                         progress: Progress, lap: Callable[[str], None], seed: int) -> RunSummary:
+    con = connect(scratch)
     records = current_records(con, lake)
     lap("read")
     progress(f"matching {records.num_rows:,} current clean records")
     model_version = None
     if records.num_rows >= 2:
-        trained = trained_model(lake, records, progress, seed=seed)
+        trained = trained_model(lake, records, progress, seed=seed, scratch=scratch)
         model_version = trained.version
         lap("train")
-        resolution = resolve(duckdb.connect(), records, trained.model_json, decisions)
+        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch)
     else:
-        clusters = pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")})
-        resolution = Resolution(pairs=_empty_pairs(), links=_empty_pairs().select(["unique_id_l", "unique_id_r", "match_probability"]),
-                                clusters=clusters, comparisons=0)
+        resolution = Resolution(
+            pairs_file=None, pairs=0, comparisons=0, links=0,
+            clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
+            strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
+            review_candidates=MATCH_PAIRS.empty(),
+        )
     lap("match")
     previous, history = _previous(lake)
     ids, events = identity.assign(resolution.clusters, previous, history, run_id)
     trust = {name: config.trust for name, config in sources.items()}
     person, xref, aliases, addresses = golden.build(
-        con, records, resolution.clusters, ids, resolution.pairs, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+        con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
     )
     xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-    queue = review.review_queue(con, resolution.pairs, resolution.links, xref_ids, decisions, model.LINK_THRESHOLD)
+    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    con.register("person_table", person)
     sizes = con.sql(
         f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
-        "FROM person GROUP BY ALL ORDER BY records_per_person"
+        "FROM person_table GROUP BY ALL ORDER BY records_per_person"
     ).to_arrow_table() if person.num_rows else CLUSTER_SIZES.empty()
     lap("golden")
     changes = {e: sum(1 for x in events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
     progress(f"resolved {records.num_rows:,} records into {person.num_rows:,} persons "
-             f"({resolution.comparisons:,} comparisons, {resolution.links.num_rows:,} links, {queue.num_rows:,} pairs for review; "
+             f"({resolution.comparisons:,} comparisons, {resolution.links:,} links, {queue.num_rows:,} pairs for review; "
              + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
 
-    finished = datetime.now(UTC)
-    summary = RunSummary(run_id, started, finished, per_source, person.num_rows, records.num_rows, resolution.pairs.num_rows,
-                         comparisons=resolution.comparisons, links=resolution.links.num_rows, review_queue=queue.num_rows,
-                         model_version=model_version, id_changes=changes, stage_seconds=seconds)
+    summary = RunSummary(run_id, started, datetime.now(UTC), per_source, person.num_rows, records.num_rows, resolution.pairs,
+                         comparisons=resolution.comparisons, links=resolution.links, review_queue=queue.num_rows,
+                         model_version=model_version, id_changes=changes)
     publish_snapshot(
         lake, run_id,
         tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
-                "match_pairs": resolution.pairs, "review_queue": queue, "clerical_decisions": decision_log,
-                "clean_person": records, "cluster_sizes": sizes},
+                "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue,
+                "clerical_decisions": decision_log, "clean_person": records, "cluster_sizes": sizes},
         appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
         model_version=model_version, decisions=decision_log.num_rows,
     )
-    lap("publish")
-    progress(f"published snapshot {run_id} (seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + ")")
     return summary
 
 

@@ -105,16 +105,13 @@ def import_decisions(lake: Lake, path: str) -> pa.Table:
     return decisions
 
 
-def review_queue(con: duckdb.DuckDBPyConnection, pairs: pa.Table, links: pa.Table, xref_ids: pa.Table,
-                 decisions: pa.Table, link_threshold: float) -> pa.Table:
+def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids: pa.Table, link_threshold: float) -> pa.Table:
     """Pairs a reviewer should look at: scored between the review floor and the link
-    threshold, or above the threshold but refused by a rule; none already decided.
-    Pairs already one person through stronger links are not asked about.
-    ``xref_ids`` maps unique_id -> person_id."""
-    con.register("queue_pairs", pairs)
-    con.register("queue_links", links)
+    threshold, or above the threshold but refused by a rule. ``candidates`` are the
+    scored pairs that ended in different persons and no reviewer has decided;
+    ``xref_ids`` maps unique_id -> person_id. Most uncertain first."""
+    con.register("queue_pairs", candidates)
     con.register("queue_ids", xref_ids)
-    con.register("queue_decisions", decisions)
     return con.sql(
         f"""
         SELECT p.unique_id_l, p.unique_id_r, p.match_probability, p.match_weight,
@@ -124,12 +121,6 @@ def review_queue(con: duckdb.DuckDBPyConnection, pairs: pa.Table, links: pa.Tabl
         FROM queue_pairs p
         JOIN queue_ids il ON il.unique_id = p.unique_id_l
         JOIN queue_ids ir ON ir.unique_id = p.unique_id_r
-        WHERE il.person_id <> ir.person_id
-          AND (p.match_probability < {link_threshold}
-               OR NOT EXISTS (SELECT 1 FROM queue_links k WHERE k.unique_id_l = p.unique_id_l AND k.unique_id_r = p.unique_id_r))
-          AND NOT EXISTS (SELECT 1 FROM queue_decisions d
-                          WHERE d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
-                            AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
         ORDER BY abs(p.match_probability - 0.5), p.unique_id_l, p.unique_id_r
         """
     ).to_arrow_table().cast(REVIEW_QUEUE.arrow_schema)

@@ -192,7 +192,7 @@ REVIEW_QUEUE = Table(
         Column("reason", STR, "'uncertain' or 'refused by rule'"),
         Column("person_id_l", STR, "Left record's person"),
         Column("person_id_r", STR, "Right record's person"),
-        Column("evidence", STR, "JSON: per-comparison level and match weight"),
+        Column("evidence", STR, "JSON: comparison -> match weight, as in match_pairs"),
         Column("decision", STR, "Blank: a reviewer fills in must_link or cannot_link"),
         Column("reviewer", STR, "Blank: the reviewer's name or id"),
         Column("note", STR, "Blank: the reviewer's reason"),
@@ -242,7 +242,7 @@ MATCH_PAIRS = Table(
         Column("unique_id_r", STR, "Right record"),
         Column("match_weight", pa.float64(), "Total match weight"),
         Column("match_probability", pa.float64(), "Match probability"),
-        Column("evidence", STR, "JSON: per-comparison level and match weight"),
+        Column("evidence", STR, "JSON: comparison -> match weight (term-frequency adjusted); comparisons with a value missing are left out"),
     ),
 )
 

@@ -38,14 +38,18 @@ def _zone_files(lake: Lake, *parts: str) -> list[str]:
     ]
 
 
-def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table], appended: dict[str, pa.Table],
+def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table | str], appended: dict[str, pa.Table],
                      model_version: str | None, decisions: int = 0) -> None:
-    """Write the run's tables, and the ``appended`` ones (histories) added to the last
-    snapshot's, then switch CURRENT.json to the new snapshot."""
+    """Write the run's tables (Arrow tables, or local Parquet files too big to hold in
+    memory), and the ``appended`` ones (histories) added to the last snapshot's, then
+    switch CURRENT.json to the new snapshot."""
     base = ("curated", "snapshots", run_id)
     listing: dict[str, list[str]] = {}
     for name, table in tables.items():
-        lake.write_table(table.cast(CURATED_TABLES[name].arrow_schema), *base, f"{name}.parquet")
+        if isinstance(table, str):
+            lake.put_file(table, *base, f"{name}.parquet")
+        else:
+            lake.write_table(table.cast(CURATED_TABLES[name].arrow_schema), *base, f"{name}.parquet")
         listing[name] = ["/".join((*base, f"{name}.parquet"))]
     previous = current_run_id(lake)
     for name, rows in appended.items():

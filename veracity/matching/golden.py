@@ -47,14 +47,15 @@ def _key(position: int) -> str:
     return "CASE rule " + " ".join(f"WHEN '{rule}' THEN {keys[position]}" for rule, keys in _SORT_KEYS.items()) + " END"
 
 
-def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table, ids: pa.Table, pairs: pa.Table,
+def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table, ids: pa.Table, strongest_link: pa.Table,
           trust: dict[str, int], default_trust: int, link_threshold: float) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     """(person, person_xref, person_alias, person_address) from the clean records,
-    their clusters, the clusters' person ids and the scored pairs."""
+    their clusters, the clusters' person ids and each linked record's strongest link
+    (unique_id, match_probability)."""
     con.register("records", records)
     con.register("clusters", clusters)
     con.register("person_ids", ids)
-    con.register("pairs", pairs)
+    con.register("strongest", strongest_link)
     con.register("source_trust", pa.table({"source_system": list(trust), "trust": list(trust.values())}))
     con.register("field_rules", pa.table({"field": list(FIELD_RULES), "rule": list(FIELD_RULES.values())}))
     con.execute(
@@ -67,13 +68,7 @@ def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table,
     )
     xref = con.sql(
         f"""
-        WITH links AS (
-            SELECT unique_id_l AS unique_id, match_probability FROM pairs WHERE match_probability >= {link_threshold}
-            UNION ALL
-            SELECT unique_id_r, match_probability FROM pairs WHERE match_probability >= {link_threshold}
-        ), strongest AS (
-            SELECT unique_id, max(match_probability) AS match_probability FROM links GROUP BY unique_id
-        ), sizes AS (SELECT person_id, count(*) AS n FROM resolved GROUP BY person_id)
+        WITH sizes AS (SELECT person_id, count(*) AS n FROM resolved GROUP BY person_id)
         SELECT r.source_system, r.source_record_id, r.person_id,
                CASE WHEN s.n = 1 THEN 1.0 ELSE coalesce(l.match_probability, {link_threshold}) END AS match_probability
         FROM resolved r JOIN sizes s USING (person_id) LEFT JOIN strongest l USING (unique_id)

@@ -31,7 +31,7 @@ REVIEW_FLOOR = 0.2
 # - two different forenames that are neither typos, nicknames of one name, an alias nor
 #   a forename/surname swap, with no shared identifier. Twins share a surname, a date of
 #   birth and a home; this is what tells them apart.
-# - names alone: no agreement on birth year, postcode sector or any identifier. Common
+# - names alone: no agreement on birth year, postcode (or its sector) or any identifier. Common
 #   names would otherwise chain strangers together.
 # - a generation apart: birth years more than five apart with no shared identifier
 #   (a father and son with one name and one address).
@@ -45,7 +45,7 @@ CANNOT_LINK_SQL = f"""
     (NOT {_SHARED_IDENTIFIER} AND coalesce(abs(l.birth_year - r.birth_year) > 5, false))
     OR (NOT {_SHARED_IDENTIFIER}
      AND NOT coalesce(abs(l.birth_year - r.birth_year) <= 1, false)
-     AND NOT coalesce(l.postcode_sector = r.postcode_sector, false))
+     AND NOT coalesce(l.postcode_sector = r.postcode_sector OR l.postcode = r.postcode, false))
     OR (l.first_name IS NOT NULL AND r.first_name IS NOT NULL
     AND length(l.first_name) >= 3 AND length(r.first_name) >= 3
     AND jaro_winkler_similarity(l.first_name, r.first_name) < 0.75

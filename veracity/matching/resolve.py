@@ -1,9 +1,16 @@
-"""Run the linkage model on the embedded engine: train, score pairs, cluster."""
+"""Run the linkage model on the embedded engine: train, score pairs, cluster.
+
+Built to run at ten million records on one machine: DuckDB holds the scored pairs
+(spilling to a scratch directory when they outgrow memory) and writes them straight
+to Parquet; only per-record results and the small review candidates come back to
+Python.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,22 +23,34 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
 
-# Records sampled for EM: enough pairs to estimate m well, few enough to be quick.
-EM_SAMPLE_RECORDS = 60_000
+# Blocked pairs each EM session trains on (Splink samples records to about this many).
+EM_MAX_PAIRS = 1_000_000
 RECORDS_TABLE = "veracity_records"
+DECISIONS_TABLE = "veracity_decisions"
 
 
 @dataclass
 class Resolution:
-    pairs: pa.Table  # every scored pair above the review floor, with per-comparison evidence
-    links: pa.Table  # pairs linked: above the threshold, not refused by a rule or a reviewer, plus must-links
-    clusters: pa.Table  # unique_id -> cluster_id
+    pairs_file: str | None  # local Parquet: every scored pair above the review floor, with evidence
+    pairs: int
     comparisons: int  # record pairs the blocking rules brought together and the model scored
+    links: int  # pairs linked: above the threshold, allowed by the rules and the reviewers, plus must-links
+    clusters: pa.Table  # unique_id -> cluster_id
+    strongest_link: pa.Table  # unique_id -> match_probability of its strongest link (linked records only)
+    review_candidates: pa.Table  # match_pairs rows not linked, between different clusters, not decided
 
 
 def person_id_for(cluster_key: str) -> str:
     """A person id derived from a cluster's earliest record key: the same data gives the same ids."""
     return "P" + hashlib.sha256(cluster_key.encode()).hexdigest()[:15].upper()
+
+
+def connect(scratch: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that spills to ``scratch`` rather than run out of memory."""
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = '{scratch}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
 
 
 def _quiet() -> None:
@@ -53,7 +72,9 @@ def train(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -> 
     """Train the declared model on ``records``: (Splink model JSON, training summary).
 
     λ from deterministic rules, u by random sampling, m by EM over several blocking
-    rules, each on a sample so training stays quick at any size.
+    rules, each on a sample so training stays quick at any size. An EM session that
+    fails (e.g. a level no sampled pair reaches) is skipped and reported: the other
+    sessions still estimate every comparison it would have.
     """
     started = time.monotonic()
     linker = linker_for(con, records, None)
@@ -62,9 +83,20 @@ def train(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -> 
         list(model.DETERMINISTIC_RULES), recall=model.DETERMINISTIC_RECALL
     )
     training.estimate_u_using_random_sampling(max_pairs=model.U_MAX_PAIRS, seed=seed)
-    proportion = min(1.0, EM_SAMPLE_RECORDS / max(records.num_rows, 1))
+    sessions = []
     for rule in model.EM_BLOCKING_RULES:
-        training.estimate_parameters_using_expectation_maximisation(rule, record_sample_proportion=proportion)
+        sql = rule.get_blocking_rule(model.BASE_DIALECT).blocking_rule_sql
+        saved = linker._settings_obj.core_model_settings.copy()
+        try:
+            training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=EM_MAX_PAIRS, estimate_without_term_frequencies=True
+            )
+            sessions.append({"blocking_rule": sql, "outcome": "trained"})
+        except ValueError as exc:
+            linker._settings_obj.core_model_settings = saved
+            sessions.append({"blocking_rule": sql, "outcome": f"skipped: {str(exc).splitlines()[0]}"})
+    if not any(s["outcome"] == "trained" for s in sessions):
+        raise ValueError("no EM session could be trained: " + "; ".join(s["outcome"] for s in sessions))
     model_json = linker.misc.save_model_to_json()
     summary = {
         "trained_at": datetime.now(UTC).isoformat(),
@@ -74,20 +106,30 @@ def train(con: duckdb.DuckDBPyConnection, records: pa.Table, seed: int = 42) -> 
         "lambda_rules": [r.get_blocking_rule(model.BASE_DIALECT).blocking_rule_sql for r in model.DETERMINISTIC_RULES],
         "lambda_assumed_recall": model.DETERMINISTIC_RECALL,
         "u_max_pairs": model.U_MAX_PAIRS,
-        "em_record_sample_proportion": round(proportion, 6),
-        "em_blocking_rules": [r.get_blocking_rule(model.BASE_DIALECT).blocking_rule_sql for r in model.EM_BLOCKING_RULES],
+        "em_max_pairs": EM_MAX_PAIRS,
+        "em_sessions": sessions,
         "seconds": round(time.monotonic() - started, 1),
     }
     return model_json, summary
 
 
-def _evidence_sql(name: str, columns: set[str]) -> str:
-    """One comparison's level and match weight (term-frequency adjustment included)."""
-    level = f"gamma_{name}" if f"gamma_{name}" in columns else "NULL"
-    weight = f"mw_{name}" if f"mw_{name}" in columns else "NULL"
+def _weight_sql(name: str, columns: set[str]) -> str:
+    """One comparison's match weight, term-frequency adjustment included."""
+    weight = f"mw_{name}" if f"mw_{name}" in columns else "0"
     if f"mw_tf_adj_{name}" in columns:
         weight += f" + coalesce(mw_tf_adj_{name}, 0)"
-    return f"'{name}', json_object('level', {level}, 'match_weight', round({weight}, 3))"
+    return f"round({weight}, 2)"
+
+
+def evidence_sql(columns: set[str]) -> tuple[str, str]:
+    """(evidence, weights): SQL for the evidence JSON — comparison -> match weight,
+    leaving out comparisons with no evidence (a value missing: weight 0) — over a
+    subquery ``w`` that selects ``weights`` from a Splink predictions table with
+    ``columns``."""
+    names = [c["output_column_name"] for c in model.settings_dict(model.BASE_DIALECT)["comparisons"]]
+    weights = ", ".join(f"{_weight_sql(n, columns)} AS {n}" for n in names)
+    parts = ", ".join(f"""CASE WHEN w.{n} <> 0 THEN '"{n}":' || CAST(w.{n} AS VARCHAR) END""" for n in names)
+    return f"'{{' || concat_ws(',', {parts}) || '}}'", weights
 
 
 def links_sql(predictions: str, records: str, decisions: str) -> str:
@@ -113,32 +155,96 @@ def links_sql(predictions: str, records: str, decisions: str) -> str:
     """
 
 
-def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, decisions: pa.Table) -> Resolution:
+def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, decisions: pa.Table, out_dir: str) -> Resolution:
     """Score and cluster ``records`` (clean_person columns) with a trained model,
-    honouring the reviewers' ``decisions`` (unique_id_l, unique_id_r, decision)."""
+    honouring the reviewers' ``decisions`` (unique_id_l, unique_id_r, decision).
+    Writes the scored pairs to ``out_dir``/match_pairs.parquet."""
     linker = linker_for(con, records, trained)
     db_api = linker._db_api
     counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
     comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
     predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR)
-    con.register("veracity_decisions", decisions)
-    links = con.sql(links_sql(predictions.physical_name, RECORDS_TABLE, "veracity_decisions")).to_arrow_table()
-    clusters = cluster_pairwise_predictions_at_threshold(
-        records.select(["unique_id"]), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
-    )
-    comparison_names = [c["output_column_name"] for c in model.settings_dict(model.BASE_DIALECT)["comparisons"]]
     columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
-    evidence = ", ".join(_evidence_sql(n, columns) for n in comparison_names)
-    pairs = con.sql(
+    evidence, weights = evidence_sql(columns)
+    con.execute(
         f"""
-        SELECT unique_id_l, unique_id_r, match_weight, match_probability,
-               CAST(json_object({evidence}) AS VARCHAR) AS evidence
-        FROM {predictions.physical_name}
+        CREATE TABLE veracity_pairs AS
+        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
+        FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions.physical_name}) w
+        """
+    )
+    con.register(DECISIONS_TABLE, decisions)
+    con.execute(f"CREATE TABLE veracity_links AS {links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE)}")
+    predictions.drop_table_from_database_and_remove_from_cache()
+    pairs_file = os.path.join(out_dir, "match_pairs.parquet")
+    con.execute(f"COPY (SELECT * FROM veracity_pairs ORDER BY unique_id_l, unique_id_r) TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
+
+    con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
+    clusters = cluster_pairwise_predictions_at_threshold(
+        "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
+    )
+    con.execute(f"CREATE TABLE veracity_clusters AS SELECT unique_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters.physical_name}")
+    clusters.drop_table_from_database_and_remove_from_cache()
+    cluster_table = _constrained(con, decisions)
+    con.register("veracity_final_clusters", cluster_table)
+    strongest = con.sql(
+        """
+        SELECT unique_id, max(match_probability) AS match_probability FROM (
+            SELECT unique_id_l AS unique_id, match_probability FROM veracity_links
+            UNION ALL SELECT unique_id_r, match_probability FROM veracity_links)
+        GROUP BY unique_id
         """
     ).to_arrow_table()
-    cluster_table = con.sql(
-        f"SELECT unique_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters.physical_name}"
+    candidates = con.sql(
+        f"""
+        SELECT p.* FROM veracity_pairs p
+        JOIN veracity_final_clusters cl ON cl.unique_id = p.unique_id_l
+        JOIN veracity_final_clusters cr ON cr.unique_id = p.unique_id_r
+        WHERE cl.cluster_id <> cr.cluster_id
+          AND NOT EXISTS (SELECT 1 FROM {DECISIONS_TABLE} d
+                          WHERE d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
+                            AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
+        """
+    ).to_arrow_table()
+    pairs, links = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_pairs", "veracity_links"))
+    return Resolution(
+        pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,
+        strongest_link=strongest, review_candidates=candidates,
+    )
+
+
+def _constrained(con: duckdb.DuckDBPyConnection, decisions: pa.Table) -> pa.Table:
+    """Apply the cluster constraints, bringing back to Python only the links and
+    identifiers of clusters that may break one."""
+    con.execute(
+        f"""
+        CREATE TABLE veracity_suspect AS
+        SELECT DISTINCT c.cluster_id FROM veracity_clusters c JOIN {RECORDS_TABLE} r USING (unique_id)
+        WHERE r.pnc_id IS NOT NULL GROUP BY c.cluster_id HAVING count(DISTINCT r.pnc_id) > 1
+        UNION
+        SELECT c.cluster_id FROM {DECISIONS_TABLE} d
+        JOIN veracity_clusters c ON c.unique_id = d.unique_id_l
+        JOIN veracity_clusters c2 ON c2.unique_id = d.unique_id_r AND c2.cluster_id = c.cluster_id
+        WHERE d.decision = 'cannot_link'
+        """
+    )
+    clusters = con.sql("SELECT * FROM veracity_clusters").to_arrow_table()
+    suspect_members = con.sql(
+        f"SELECT c.unique_id, c.cluster_id, r.pnc_id FROM veracity_clusters c JOIN veracity_suspect USING (cluster_id) "
+        f"JOIN {RECORDS_TABLE} r USING (unique_id)"
+    ).to_arrow_table()
+    if suspect_members.num_rows == 0:
+        return clusters
+    suspect_links = con.sql(
+        "SELECT k.* FROM veracity_links k JOIN veracity_clusters c ON c.unique_id = k.unique_id_l "
+        "JOIN veracity_suspect USING (cluster_id)"
     ).to_arrow_table()
     cannot = decisions.filter(pa.compute.equal(decisions.column("decision"), "cannot_link"))
-    cluster_table = constrained_clusters(cluster_table, links, records.select(["unique_id", "pnc_id"]), cannot)
-    return Resolution(pairs=pairs, links=links, clusters=cluster_table, comparisons=comparisons)
+    rebuilt = constrained_clusters(
+        suspect_members.select(["unique_id", "cluster_id"]), suspect_links, suspect_members.select(["unique_id", "pnc_id"]), cannot
+    )
+    con.register("veracity_rebuilt", rebuilt)
+    return con.sql(
+        "SELECT c.unique_id, coalesce(r.cluster_id, c.cluster_id) AS cluster_id "
+        "FROM veracity_clusters c LEFT JOIN veracity_rebuilt r USING (unique_id)"
+    ).to_arrow_table()

@@ -1,0 +1,246 @@
+"""Resolve records with Splink on Spark (the Glue path): the local path's model, link
+rules and cluster constraints, run by Spark.
+
+- The settings come from the one declaration (``model.settings_dict("spark", trained)``)
+  with the m, u and λ of a model trained (and saved) on DuckDB.
+- Derived columns come from ``model.prepare``, run on each Arrow batch (``mapInArrow``).
+- The link filter is ``resolve.links_sql`` and the pairs' evidence is
+  ``resolve._evidence_sql``, both DuckDB SQL, transpiled to Spark SQL by sqlglot
+  (``spark_sql``), so the rules are written once.
+- Clusters are Splink's connected components on Spark. Only the clusters that may break
+  a constraint (two PNC ids, or two records a reviewer ruled apart) are brought to the
+  driver, with their links and identifiers, and rebuilt by ``constrained_clusters``.
+
+The Spark session must have Splink's similarity jar (``spark.jars`` set to
+``splink.backends.spark.similarity_jar_location()``): the model's Jaro-Winkler and
+Damerau-Levenshtein levels call its functions. Nothing here creates a SparkSession;
+pyspark and Splink's Spark backend are imported lazily so the package imports without
+them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
+
+from veracity.lake import Lake
+from veracity.matching import model
+from veracity.matching.constraints import constrained_clusters
+from veracity.matching.resolve import RECORDS_TABLE, Resolution, _evidence_sql, links_sql
+from veracity.schema import CLEAN_PERSON
+from veracity.scrub.spark import spark_type, to_arrow, to_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
+
+DECISIONS_VIEW = "veracity_decisions"
+DECISION_COLUMNS = ("unique_id_l", "unique_id_r", "decision")
+# Splink's similarity jar registers these names; DuckDB has them built in.
+_JAR_FUNCTIONS = {exp.JarowinklerSimilarity: "jaro_winkler"}
+
+PAIRS_SCHEMA = pa.schema([
+    ("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_weight", pa.float64()),
+    ("match_probability", pa.float64()), ("evidence", pa.string()),
+])
+LINKS_SCHEMA = pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_probability", pa.float64())])
+CLUSTERS_SCHEMA = pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string())])
+
+
+@dataclass
+class SparkResolution:
+    """A resolution as (lazy) DataFrames, the columns of ``Resolution``'s tables;
+    ``collect`` brings it to the driver."""
+
+    pairs: DataFrame
+    links: DataFrame
+    clusters: DataFrame
+    comparisons: int
+
+    def collect(self) -> Resolution:
+        return Resolution(
+            pairs=to_arrow(self.pairs, PAIRS_SCHEMA),
+            links=to_arrow(self.links, LINKS_SCHEMA),
+            clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
+            comparisons=self.comparisons,
+        )
+
+
+# -- SQL -------------------------------------------------------------------
+def _named_struct(node: exp.JSONObject) -> exp.Expression:
+    args: list[exp.Expression] = []
+    for pair in node.expressions:
+        value = pair.expression
+        args += [pair.this, _named_struct(value) if isinstance(value, exp.JSONObject) else value]
+    return exp.Anonymous(this="named_struct", expressions=args)
+
+
+def _to_spark(node: exp.Expression) -> exp.Expression:
+    for kind, name in _JAR_FUNCTIONS.items():
+        if isinstance(node, kind):
+            return exp.Anonymous(this=name, expressions=[node.this, node.expression])
+    if isinstance(node, exp.ArrayOverlaps):  # sqlglot writes DuckDB's list_has_any as '&&'
+        return exp.Anonymous(this="arrays_overlap", expressions=[node.this, node.expression])
+    if isinstance(node, exp.JSONObject):  # Spark has no json_object: a struct written as JSON, nulls kept
+        keep_nulls = sqlglot.parse_one("map('ignoreNullFields', 'false')", read="spark")
+        return exp.Anonymous(this="to_json", expressions=[_named_struct(node), keep_nulls])
+    return node
+
+
+def spark_sql(duckdb_sql: str) -> str:
+    """The model's DuckDB SQL as Spark SQL: sqlglot's transpilation plus the functions it
+    has no Spark spelling for (Jaro-Winkler from Splink's jar, array overlap, JSON objects)."""
+    return sqlglot.parse_one(duckdb_sql, read="duckdb").transform(_to_spark).sql("spark")
+
+
+# -- frames ----------------------------------------------------------------
+def _spark_type(arrow_type: pa.DataType) -> DataType:
+    from pyspark.sql import types as T
+
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return T.ArrayType(_spark_type(arrow_type.value_type))
+    return spark_type(arrow_type)
+
+
+def _spark_schema(schema: pa.Schema) -> StructType:
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(f.name, _spark_type(f.type), f.nullable) for f in schema])
+
+
+def records_frame(spark: SparkSession, records: pa.Table) -> DataFrame:
+    """A DataFrame of driver-side clean records (clean_person columns), e.g. for tests."""
+    return to_frame(spark, records.select(CLEAN_PERSON.column_names).cast(CLEAN_PERSON.arrow_schema))
+
+
+def current_records_frame(spark: SparkSession, lake: Lake) -> DataFrame:
+    """The lake's current clean records (``pipeline.current_records``) as a DataFrame.
+
+    For now they are read by DuckDB on the driver, the local path's own query, and
+    handed to Spark.
+    """
+    import duckdb
+
+    from veracity.pipeline import current_records
+
+    return records_frame(spark, current_records(duckdb.connect(), lake))
+
+
+def prepared_frame(records: DataFrame) -> DataFrame:
+    """Clean records with the model's derived columns: ``model.prepare`` on each Arrow batch."""
+    schema = model.prepare(CLEAN_PERSON.empty()).schema
+
+    def batches(stream: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in stream:
+            if batch.num_rows:
+                table = pa.Table.from_batches([batch]).cast(CLEAN_PERSON.arrow_schema)
+                yield from model.prepare(table).cast(schema).to_batches()
+
+    return records.select(*CLEAN_PERSON.column_names).mapInArrow(batches, _spark_schema(schema))
+
+
+def _decisions_frame(spark: SparkSession, decisions: pa.Table) -> DataFrame:
+    table = decisions.select(list(DECISION_COLUMNS)).cast(pa.schema([(c, pa.string()) for c in DECISION_COLUMNS]))
+    return to_frame(spark, table)
+
+
+# -- resolution ------------------------------------------------------------
+def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, records: DataFrame, decisions: pa.Table) -> DataFrame:
+    """``constrained_clusters`` applied on the driver to the clusters that may break a
+    constraint; the others keep their cluster_id without leaving Spark."""
+    from pyspark.sql import functions as F
+
+    members = clusters.join(records.select("unique_id", "pnc_id"), "unique_id")
+    two_pncs = (
+        members.where(F.col("pnc_id").isNotNull() & (F.col("pnc_id") != ""))
+        .groupBy("cluster_id").agg(F.countDistinct("pnc_id").alias("pnc_ids"))
+        .where(F.col("pnc_ids") > 1).select("cluster_id")
+    )
+    cannot = decisions.filter(pc.equal(decisions.column("decision"), "cannot_link"))
+    suspects = two_pncs
+    if cannot.num_rows:
+        left = clusters.select(F.col("unique_id").alias("unique_id_l"), "cluster_id")
+        right = clusters.select(F.col("unique_id").alias("unique_id_r"), F.col("cluster_id").alias("cluster_id_r"))
+        apart = (
+            _decisions_frame(spark, cannot).join(left, "unique_id_l").join(right, "unique_id_r")
+            .where(F.col("cluster_id") == F.col("cluster_id_r")).select("cluster_id")
+        )
+        suspects = suspects.unionByName(apart)
+    suspect_members = members.join(suspects.distinct(), "cluster_id", "left_semi")
+    held = to_arrow(suspect_members.select("unique_id", "cluster_id", "pnc_id"),
+                    pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string()), ("pnc_id", pa.string())]))
+    if not held.num_rows:
+        return clusters
+    their_links = to_arrow(
+        links.join(suspect_members.select(F.col("unique_id").alias("unique_id_l")), "unique_id_l", "left_semi"),
+        LINKS_SCHEMA,
+    )
+    rebuilt = constrained_clusters(held.select(["unique_id", "cluster_id"]), their_links, held.select(["unique_id", "pnc_id"]), cannot)
+    untouched = clusters.join(suspect_members.select("unique_id"), "unique_id", "left_anti")
+    return untouched.unionByName(to_frame(spark, rebuilt.cast(CLUSTERS_SCHEMA)))
+
+
+def resolve_frames(
+    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, *, break_lineage_method: str | None = None,
+) -> SparkResolution:
+    """``resolve.resolve`` on Spark, its output left as DataFrames: score ``records``
+    (a DataFrame of clean_person columns) with a trained model, honour the reviewers'
+    ``decisions`` (unique_id_l, unique_id_r, decision), cluster and apply the constraints.
+
+    ``break_lineage_method`` is how Splink materialises its intermediate tables
+    (by default parquet files under the SparkContext's checkpoint directory, which must be
+    set; or persist, checkpoint: see ``splink.SparkAPI``).
+    """
+    from pyspark.sql import functions as F
+    from splink import Linker, SparkAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    db_api = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
+    prepared = prepared_frame(records).persist()
+    sdf = db_api.register(prepared, table_name=RECORDS_TABLE)
+    linker = Linker(sdf, model.settings_dict("spark", trained), log_level=logging.ERROR)
+    counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
+    comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
+    predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR)
+
+    _decisions_frame(spark, decisions).createOrReplaceTempView(DECISIONS_VIEW)
+    links = (
+        spark.sql(spark_sql(links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_VIEW)))
+        .select("unique_id_l", "unique_id_r", F.col("match_probability").cast("double"))
+        .persist()
+    )
+    clusters = cluster_pairwise_predictions_at_threshold(
+        prepared.select("unique_id"), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
+    )
+    cluster_frame = clusters.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string"))
+
+    comparison_names = [c["output_column_name"] for c in model.settings_dict("spark")["comparisons"]]
+    columns = set(spark.table(predictions.physical_name).columns)
+    evidence = ", ".join(_evidence_sql(n, columns) for n in comparison_names)
+    pairs = spark.sql(spark_sql(
+        f"""
+        SELECT unique_id_l, unique_id_r, match_weight, match_probability,
+               CAST(json_object({evidence}) AS VARCHAR) AS evidence
+        FROM {predictions.physical_name}
+        """
+    ))
+    return SparkResolution(
+        pairs=pairs,
+        links=links,
+        clusters=_constrained(spark, cluster_frame, links, prepared, decisions),
+        comparisons=comparisons,
+    )
+
+
+def resolve_with_spark(spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, **options) -> Resolution:
+    """``resolve.resolve`` on Spark, brought to the driver: the same ``Resolution``."""
+    return resolve_frames(spark, records, trained, decisions, **options).collect()
