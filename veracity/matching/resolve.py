@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from veracity.matching.constraints import constrained_clusters
 
 # Blocked pairs each EM session trains on (Splink samples records to about this many).
 EM_MAX_PAIRS = 1_000_000
+# Records on the left-hand side of each prediction pass: bounds the memory scoring needs.
+PREDICT_CHUNK_RECORDS = 250_000
+# DuckDB's working memory before it spills to the scratch directory.
+MEMORY_LIMIT = os.environ.get("VERACITY_DUCKDB_MEMORY", "8GB")
 RECORDS_TABLE = "veracity_records"
 DECISIONS_TABLE = "veracity_decisions"
 
@@ -48,6 +53,7 @@ def person_id_for(cluster_key: str) -> str:
 def connect(scratch: str) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that spills to ``scratch`` rather than run out of memory."""
     con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute(f"SET temp_directory = '{scratch}'")
     con.execute("SET preserve_insertion_order = false")
     return con
@@ -132,13 +138,13 @@ def evidence_sql(columns: set[str]) -> tuple[str, str]:
     return f"'{{' || concat_ws(',', {parts}) || '}}'", weights
 
 
-def links_sql(predictions: str, records: str, decisions: str) -> str:
+def links_sql(predictions: str, records: str, decisions: str, must_links: bool = True) -> str:
     """Linked pairs (DuckDB SQL): scored at or above the threshold and allowed by the
-    cannot-link rules and the reviewers, plus every reviewer's must-link.
+    cannot-link rules and the reviewers, plus (``must_links``) every reviewer's must-link.
 
     ``decisions`` holds (unique_id_l, unique_id_r, decision) with unique_id_l < unique_id_r.
     """
-    return f"""
+    scored = f"""
         SELECT p.unique_id_l, p.unique_id_r, p.match_probability
         FROM {predictions} p
         JOIN {records} l ON l.unique_id = p.unique_id_l
@@ -147,6 +153,10 @@ def links_sql(predictions: str, records: str, decisions: str) -> str:
           AND NOT EXISTS (SELECT 1 FROM {decisions} d WHERE d.decision = 'cannot_link'
                           AND d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
                           AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
+    """
+    if not must_links:
+        return scored
+    return f"""{scored}
         UNION ALL
         SELECT d.unique_id_l, d.unique_id_r, 1.0 FROM {decisions} d
         JOIN {records} l ON l.unique_id = d.unique_id_l
@@ -163,19 +173,28 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     db_api = linker._db_api
     counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
     comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
-    predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR)
-    columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
-    evidence, weights = evidence_sql(columns)
-    con.execute(
-        f"""
-        CREATE TABLE veracity_pairs AS
-        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
-        FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions.physical_name}) w
-        """
-    )
     con.register(DECISIONS_TABLE, decisions)
-    con.execute(f"CREATE TABLE veracity_links AS {links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE)}")
-    predictions.drop_table_from_database_and_remove_from_cache()
+    chunks = max(1, math.ceil(records.num_rows / PREDICT_CHUNK_RECORDS))
+    for chunk in range(1, chunks + 1):
+        # Scored a slice of left-hand records at a time, so memory stays bounded.
+        predictions = linker.inference.predict_chunk(
+            left_chunk=(chunk, chunks), right_chunk=(1, 1), threshold_match_probability=model.REVIEW_FLOOR,
+            warning_mode="never",
+        )
+        columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
+        evidence, weights = evidence_sql(columns)
+        compact = f"""
+            SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
+            FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions.physical_name}) w
+        """
+        links = links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=chunk == 1)
+        if chunk == 1:
+            con.execute(f"CREATE TABLE veracity_pairs AS {compact}")
+            con.execute(f"CREATE TABLE veracity_links AS {links}")
+        else:
+            con.execute(f"INSERT INTO veracity_pairs {compact}")
+            con.execute(f"INSERT INTO veracity_links {links}")
+        predictions.drop_table_from_database_and_remove_from_cache()
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY (SELECT * FROM veracity_pairs ORDER BY unique_id_l, unique_id_r) TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
 
