@@ -54,7 +54,9 @@ MOBILE_PREFIX = {"de_DE": ("+49", ("151", "160", "170", "176")), "sv_SE": ("+46"
 EMAIL_DOMAINS = ("gmx.de", "web.de", "t-online.de", "gmail.com", "outlook.com", "telia.com", "wp.pl", "onet.pl",
                  "hotmail.es", "yahoo.es", "proton.me", "icloud.com")
 CITIES = ("Berlin", "Hamburg", "Bremen", "Hannover", "Kiel", "Rostock", "Lübeck", "Oldenburg")
-ZIPF = 1.05  # common names are common: namesakes arise on their own as well as planted
+# Zipf-like name frequencies, 1 / (rank + ZIPF_OFFSET): common names are common (the
+# commonest holding a few per cent), so namesakes arise on their own as well as planted.
+ZIPF_OFFSET = 10
 
 # Diminutives and short forms a person may go by; the nicknames package knows none.
 DIMINUTIVES = {
@@ -106,7 +108,7 @@ def _weighted(names: list[str], weights: list[float] | None, rng: random.Random)
     if weights is None:
         names = sorted(set(names))
         rng.shuffle(names)
-        weights = [1 / (rank + 1) ** ZIPF for rank in range(len(names))]
+        weights = [1 / (rank + ZIPF_OFFSET) for rank in range(len(names))]
     return tuple(names), tuple(accumulate(weights))
 
 
@@ -150,7 +152,8 @@ class Names:
 # -- people -----------------------------------------------------------------------------
 
 
-def _email(rng: random.Random, given: str, surname: str, year: int) -> str:
+def _email(rng: random.Random, given: str, surname: str, year: int, taken: set[str]) -> str:
+    """An address made from the name, as people choose them; never one someone else holds."""
     def plain(s: str) -> str:
         s = "".join(TRANSCRIPTIONS.get(c, c) for c in s)
         s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
@@ -160,10 +163,14 @@ def _email(rng: random.Random, given: str, surname: str, year: int) -> str:
     local = rng.choice((f"{g}.{s}", f"{g}{s}", f"{g[0]}.{s}", f"{g}_{s}", f"{s}.{g}"))
     if rng.random() < 0.6:
         local += rng.choice((str(year % 100).zfill(2), str(year), str(rng.randint(1, 99))))
-    return f"{local}@{rng.choice(EMAIL_DOMAINS)}"
+    domain = rng.choice(EMAIL_DOMAINS)
+    while f"{local}@{domain}" in taken:
+        local += str(rng.randrange(10))
+    taken.add(f"{local}@{domain}")
+    return f"{local}@{domain}"
 
 
-def _person(rng: random.Random, names: Names, person_id: str, origin: str, sex: str | None = None) -> Person:
+def _person(rng: random.Random, names: Names, taken: set[str], person_id: str, origin: str, sex: str | None = None) -> Person:
     sex = sex or rng.choice("MF")
     given = [names.draw(rng, origin, sex)]
     second_name_rate = {"sv_SE": 0.5, "de_DE": 0.25}.get(origin, 0.0)
@@ -178,7 +185,7 @@ def _person(rng: random.Random, names: Names, person_id: str, origin: str, sex: 
         surname = _feminine(surname)
     surnames = (surname, names.draw(rng, origin, "last")) if origin == "es_ES" else (surname,)
     dob = date(1940, 1, 1) + timedelta(days=rng.randrange((date(2008, 12, 31) - date(1940, 1, 1)).days))
-    emails = tuple(_email(rng, call, surnames[0], dob.year) for _ in range(2 if rng.random() < 0.2 else 1))
+    emails = tuple(_email(rng, call, surnames[0], dob.year, taken) for _ in range(2 if rng.random() < 0.2 else 1))
     country, prefixes = MOBILE_PREFIX[origin] if rng.random() < 0.4 else MOBILE_PREFIX["de_DE"]
     phone = (country, rng.choice(prefixes), "".join(str(rng.randrange(10)) for _ in range(7)))
     homes = tuple((f"{rng.choice((10, 12, 20, 22, 23, 28, 30, 18))}{rng.randrange(1000):03d}", rng.choice(CITIES))
@@ -187,16 +194,16 @@ def _person(rng: random.Random, names: Names, person_id: str, origin: str, sex: 
     return Person(person_id, origin, sex, tuple(given), call, surnames, dob, national_id, emails, phone, homes)
 
 
-def _namesake(rng: random.Random, names: Names, person_id: str, of: Person) -> Person:
+def _namesake(rng: random.Random, names: Names, taken: set[str], person_id: str, of: Person) -> Person:
     """Someone else with the same forename, surname and birth year."""
-    other = _person(rng, names, person_id, of.origin, of.sex)
+    other = _person(rng, names, taken, person_id, of.origin, of.sex)
     first = date(of.date_of_birth.year, 1, 1)
     dob = first + timedelta(days=rng.randrange(365))
     while dob == of.date_of_birth:
         dob = first + timedelta(days=rng.randrange(365))
     other.given_names, other.call_name, other.surnames = (of.call_name,), of.call_name, of.surnames
     other.date_of_birth, other.relation = dob, f"namesake_of:{of.person_id}"
-    other.emails = tuple(_email(rng, of.call_name, of.surnames[0], dob.year) for _ in other.emails)
+    other.emails = tuple(_email(rng, of.call_name, of.surnames[0], dob.year, taken) for _ in other.emails)
     return other
 
 
@@ -425,20 +432,21 @@ def _systems(rng: random.Random) -> list[str]:
     return systems[:4]
 
 
-def build(people: int = 1500, seed: int = 11, namesakes: float = 0.05) -> OtherShape:
+def build(people: int = 1500, seed: int = 11, namesakes: float = 0.02) -> OtherShape:
     """The people, each system's rows and the ground truth, for a seed."""
     rng = random.Random(seed)
     names = Names()
     origins, weights = list(ORIGINS), list(ORIGINS.values())
     planted = int(people * namesakes)
     population: list[Person] = []
+    taken: set[str] = set()  # email addresses in use
     for i in range(people - planted):
-        population.append(_person(rng, names, f"X{i:06d}", rng.choices(origins, weights)[0]))
+        population.append(_person(rng, names, taken, f"X{i:06d}", rng.choices(origins, weights)[0]))
     # Namesakes of people whose forename and surname are both common.
     surnames, forenames = Counter(p.surnames for p in population), Counter(p.call_name for p in population)
     common = sorted(population, key=lambda p: (-surnames[p.surnames] * forenames[p.call_name], p.person_id))
     for j, of in enumerate(rng.sample(common[: planted * 4], planted)):
-        population.append(_namesake(rng, names, f"X{people - planted + j:06d}", of))
+        population.append(_namesake(rng, names, taken, f"X{people - planted + j:06d}", of))
     rng.shuffle(population)
 
     rows: dict[str, list[dict]] = {s: [] for s in SOURCES}

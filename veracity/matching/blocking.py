@@ -34,7 +34,8 @@ class BlockingRecall:
         return {**asdict(self), "direct": round(self.direct, 5), "reachable": round(self.reachable, 5)}
 
 
-def blocking_recall(con: duckdb.DuckDBPyConnection, records: pa.Table, truth: pa.Table) -> BlockingRecall:
+def blocking_recall(con: duckdb.DuckDBPyConnection, records: pa.Table, truth: pa.Table,
+                    rules: tuple[tuple[str, ...], ...] = model.PREDICTION_BLOCKING_COLUMNS) -> BlockingRecall:
     """``records`` has clean_person columns; ``truth`` maps unique_id -> true_id."""
     con.register("blocking_records", records)
     con.register("blocking_truth", truth)
@@ -43,7 +44,7 @@ def blocking_recall(con: duckdb.DuckDBPyConnection, records: pa.Table, truth: pa
         "SELECT r.*, t.true_id FROM blocking_records r JOIN blocking_truth t USING (unique_id)"
     )
     compared = " OR ".join(
-        "(" + " AND ".join(f"l.{c} = r.{c}" for c in columns) + ")" for columns in model.PREDICTION_BLOCKING_COLUMNS
+        "(" + " AND ".join(f"l.{c} = r.{c}" for c in columns) + ")" for columns in rules
     )
     edges = con.sql(
         f"SELECT l.unique_id AS a, r.unique_id AS b FROM blocking_r l JOIN blocking_r r "

@@ -50,6 +50,7 @@ CANNOT_LINK_SQL = f"""
     AND length(l.first_name) >= 3 AND length(r.first_name) >= 3
     AND jaro_winkler_similarity(l.first_name, r.first_name) < 0.75
     AND NOT coalesce(list_has_any(l.forename_set, r.forename_set), false)
+    AND NOT coalesce(list_contains(r.given_names, l.first_name) OR list_contains(l.given_names, r.first_name), false)
     AND l.first_name IS DISTINCT FROM r.last_name AND r.first_name IS DISTINCT FROM l.last_name
     AND NOT coalesce(strpos(r.aliases, l.first_name) > 0, false)
     AND NOT coalesce(strpos(l.aliases, r.first_name) > 0, false)
@@ -57,15 +58,27 @@ CANNOT_LINK_SQL = f"""
 """
 
 
+def _words(text: pa.ChunkedArray, pattern: str) -> pa.ChunkedArray:
+    """Split into a list of words; null when there are none."""
+    text = pc.utf8_trim_whitespace(pc.fill_null(text, ""))
+    return pc.split_pattern_regex(pc.if_else(pc.equal(text, ""), None, text), pattern)
+
+
 def prepare(records: pa.Table) -> pa.Table:
     """Clean records with the derived columns the model compares on, for any engine.
+    They are arrays, so agreement is an array test in every engine's SQL:
 
-    ``forename_set`` holds the full forms a forename may stand for as an array, so
-    nickname agreement is an array overlap in every engine's SQL.
+    - ``forename_set``: the full forms a forename may stand for (nicknames);
+    - ``given_names``: forename and middle names (people go by a second given name);
+    - ``surname_parts``: the words of a compound or double-barrelled surname.
     """
-    canonical = records.column("forename_canonical")
-    forename_set = pc.split_pattern(pc.if_else(pc.equal(canonical, ""), None, canonical), "|")
-    return records.append_column("forename_set", forename_set)
+    given = pc.binary_join_element_wise(pc.fill_null(records.column("first_name"), ""),
+                                        pc.fill_null(records.column("middle_names"), ""), " ")
+    return (
+        records.append_column("forename_set", _words(records.column("forename_canonical"), r"\|"))
+        .append_column("given_names", _words(given, " +"))
+        .append_column("surname_parts", _words(records.column("last_name"), "[ -]+"))
+    )
 
 
 def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
@@ -80,6 +93,15 @@ def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
         cll.JaroWinklerLevel(column, 0.92),
         cll.CustomLevel(f"{metaphone}_l = {metaphone}_r", "sounds alike (Double Metaphone)", BASE_DIALECT),
         cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(label_for_charts="forename and surname swapped"),
+    ]
+    if nickname:
+        levels.append(cll.CustomLevel(
+            "list_contains(given_names_r, first_name_l) OR list_contains(given_names_l, first_name_r)",
+            "goes by another of their given names", BASE_DIALECT,
+        ))
+    else:
+        levels.append(cll.ArrayIntersectLevel("surname_parts", 1).configure(label_for_charts="shares a surname part"))
+    levels += [
         cll.JaroWinklerLevel(column, 0.8),
     ]
     if not nickname:
@@ -96,7 +118,8 @@ def _name(column: str, other: str, *, nickname: bool) -> cl.CustomComparison:
         comparison_levels=levels,
         comparison_description=(
             f"{column}: exact (frequency adjusted), {'nickname, ' if nickname else ''}Jaro-Winkler >= 0.92, "
-            "sounds alike, swapped with the other name, Jaro-Winkler >= 0.8, "
+            "sounds alike, swapped with the other name, "
+            f"{'another given name, ' if nickname else 'a shared surname part, '}Jaro-Winkler >= 0.8, "
             f"{'' if nickname else 'in the aliases, '}else"
         ),
     )
@@ -172,16 +195,20 @@ def comparisons() -> list:
 # Blocking: pairs are scored when they agree exactly on every column of at least one
 # rule. Declared as columns so the same rules drive Splink and the recall report.
 PREDICTION_BLOCKING_COLUMNS: tuple[tuple[str, ...], ...] = (
-    ("first_name", "last_name"),
+    # Full names only within a birth year or a postcode district: common names (JOHN
+    # SMITH) would otherwise make comparisons grow with the square of the population.
+    ("first_name", "last_name", "birth_year"),
+    ("first_name", "last_name", "postcode_district"),
     ("last_name", "date_of_birth"),
     ("first_name", "date_of_birth"),
     ("date_of_birth", "postcode"),
     ("last_name", "postcode"),
     ("first_name", "postcode"),
+    # Sound-alike names within a birth year or a district, or a shared home within a
+    # birth year: reaches records with typos in both names and age-only records.
     ("first_name_metaphone", "last_name_metaphone", "birth_year"),
-    # Sound-alike names, or a shared home, within a birth year: reaches records with
-    # typos in both names and command and control's age-only records.
-    ("last_name_metaphone", "birth_year"),
+    ("last_name_metaphone", "birth_year", "postcode_district"),
+    ("first_name_metaphone", "last_name", "postcode_district"),
     ("postcode", "birth_year"),
     ("pnc_id",),
     ("ni_number",),

@@ -26,6 +26,8 @@ from veracity.matching.constraints import constrained_clusters
 
 # Blocked pairs each EM session trains on (Splink samples records to about this many).
 EM_MAX_PAIRS = 1_000_000
+# Records up to which comparisons are counted exactly rather than estimated from a sample.
+COUNT_SAMPLE_RECORDS = 200_000
 # Records on the left-hand side of each prediction pass: bounds the memory scoring needs.
 PREDICT_CHUNK_RECORDS = 250_000
 # DuckDB's working memory before it spills to the scratch directory.
@@ -38,7 +40,7 @@ DECISIONS_TABLE = "veracity_decisions"
 class Resolution:
     pairs_file: str | None  # local Parquet: every scored pair above the review floor, with evidence
     pairs: int
-    comparisons: int  # record pairs the blocking rules brought together and the model scored
+    comparisons: int  # record pairs the blocking rules brought together (estimated above COUNT_SAMPLE_RECORDS)
     links: int  # pairs linked: above the threshold, allowed by the rules and the reviewers, plus must-links
     clusters: pa.Table  # unique_id -> cluster_id
     strongest_link: pa.Table  # unique_id -> match_probability of its strongest link (linked records only)
@@ -171,7 +173,10 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     Writes the scored pairs to ``out_dir``/match_pairs.parquet."""
     linker = linker_for(con, records, trained)
     db_api = linker._db_api
-    counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
+    # Counting creates the blocked pairs: above COUNT_SAMPLE_RECORDS it samples records
+    # and Splink scales the count up.
+    proportion = min(1.0, COUNT_SAMPLE_RECORDS / max(records.num_rows, 1))
+    counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=proportion)
     comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
     con.register(DECISIONS_TABLE, decisions)
     chunks = max(1, math.ceil(records.num_rows / PREDICT_CHUNK_RECORDS))

@@ -4,35 +4,41 @@ rules and cluster constraints, run by Spark.
 - The settings come from the one declaration (``model.settings_dict("spark", trained)``)
   with the m, u and λ of a model trained (and saved) on DuckDB.
 - Derived columns come from ``model.prepare``, run on each Arrow batch (``mapInArrow``).
-- The link filter is ``resolve.links_sql`` and the pairs' evidence is
-  ``resolve._evidence_sql``, both DuckDB SQL, transpiled to Spark SQL by sqlglot
-  (``spark_sql``), so the rules are written once.
+- The link filter (``resolve.links_sql``) and the pairs' evidence (``resolve.evidence_sql``)
+  are the local path's DuckDB SQL, transpiled to Spark SQL by sqlglot (``spark_sql``):
+  the rules are written once.
 - Clusters are Splink's connected components on Spark. Only the clusters that may break
   a constraint (two PNC ids, or two records a reviewer ruled apart) are brought to the
   driver, with their links and identifiers, and rebuilt by ``constrained_clusters``.
 
 The Spark session must have Splink's similarity jar (``spark.jars`` set to
 ``splink.backends.spark.similarity_jar_location()``): the model's Jaro-Winkler and
-Damerau-Levenshtein levels call its functions. Nothing here creates a SparkSession;
-pyspark and Splink's Spark backend are imported lazily so the package imports without
-them.
+Damerau-Levenshtein levels call its functions. Its Jaro-Winkler counts transpositions
+as the textbook does (half of them, possibly a half-integer) where DuckDB's rounds the
+half down, so a few name pairs score slightly differently on the two engines.
+Splink's intermediate tables are written, by default, as Parquet under the SparkContext's
+checkpoint directory, which must be set. Nothing here creates a SparkSession; pyspark
+and Splink's Spark backend are imported lazily so the package imports without them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
 from veracity.lake import Lake
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
-from veracity.matching.resolve import RECORDS_TABLE, Resolution, _evidence_sql, links_sql
+from veracity.matching.resolve import RECORDS_TABLE, Resolution, evidence_sql, links_sql
 from veracity.schema import CLEAN_PERSON
 from veracity.scrub.spark import spark_type, to_arrow, to_frame
 
@@ -44,60 +50,57 @@ if TYPE_CHECKING:
 
 DECISIONS_VIEW = "veracity_decisions"
 DECISION_COLUMNS = ("unique_id_l", "unique_id_r", "decision")
-# Splink's similarity jar registers these names; DuckDB has them built in.
-_JAR_FUNCTIONS = {exp.JarowinklerSimilarity: "jaro_winkler"}
 
+_ID, _PROBABILITY = pa.string(), pa.float64()
 PAIRS_SCHEMA = pa.schema([
-    ("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_weight", pa.float64()),
-    ("match_probability", pa.float64()), ("evidence", pa.string()),
+    ("unique_id_l", _ID), ("unique_id_r", _ID), ("match_weight", pa.float64()), ("match_probability", _PROBABILITY),
+    ("evidence", pa.string()),
 ])
-LINKS_SCHEMA = pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_probability", pa.float64())])
-CLUSTERS_SCHEMA = pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string())])
+LINKS_SCHEMA = pa.schema([("unique_id_l", _ID), ("unique_id_r", _ID), ("match_probability", _PROBABILITY)])
+CLUSTERS_SCHEMA = pa.schema([("unique_id", _ID), ("cluster_id", pa.string())])
+STRONGEST_SCHEMA = pa.schema([("unique_id", _ID), ("match_probability", _PROBABILITY)])
 
 
 @dataclass
 class SparkResolution:
-    """A resolution as (lazy) DataFrames, the columns of ``Resolution``'s tables;
-    ``collect`` brings it to the driver."""
+    """A resolution as (lazy) DataFrames with the columns of ``Resolution``'s tables;
+    ``collect`` brings it to the driver as a ``Resolution``."""
 
-    pairs: DataFrame
+    pairs: DataFrame  # every scored pair above the review floor, with evidence
     links: DataFrame
     clusters: DataFrame
+    strongest_link: DataFrame
+    review_candidates: DataFrame
     comparisons: int
 
-    def collect(self) -> Resolution:
+    def collect(self, out_dir: str) -> Resolution:
+        """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
+        pairs = to_arrow(self.pairs, PAIRS_SCHEMA).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+        pairs_file = os.path.join(out_dir, "match_pairs.parquet")
+        pq.write_table(pairs, pairs_file, compression="zstd")
         return Resolution(
-            pairs=to_arrow(self.pairs, PAIRS_SCHEMA),
-            links=to_arrow(self.links, LINKS_SCHEMA),
-            clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
+            pairs_file=pairs_file,
+            pairs=pairs.num_rows,
             comparisons=self.comparisons,
+            links=self.links.count(),
+            clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
+            strongest_link=to_arrow(self.strongest_link, STRONGEST_SCHEMA),
+            review_candidates=to_arrow(self.review_candidates, PAIRS_SCHEMA),
         )
 
 
 # -- SQL -------------------------------------------------------------------
-def _named_struct(node: exp.JSONObject) -> exp.Expression:
-    args: list[exp.Expression] = []
-    for pair in node.expressions:
-        value = pair.expression
-        args += [pair.this, _named_struct(value) if isinstance(value, exp.JSONObject) else value]
-    return exp.Anonymous(this="named_struct", expressions=args)
-
-
 def _to_spark(node: exp.Expression) -> exp.Expression:
-    for kind, name in _JAR_FUNCTIONS.items():
-        if isinstance(node, kind):
-            return exp.Anonymous(this=name, expressions=[node.this, node.expression])
+    if isinstance(node, exp.JarowinklerSimilarity):  # registered by Splink's similarity jar
+        return exp.Anonymous(this="jaro_winkler", expressions=[node.this, node.expression])
     if isinstance(node, exp.ArrayOverlaps):  # sqlglot writes DuckDB's list_has_any as '&&'
         return exp.Anonymous(this="arrays_overlap", expressions=[node.this, node.expression])
-    if isinstance(node, exp.JSONObject):  # Spark has no json_object: a struct written as JSON, nulls kept
-        keep_nulls = sqlglot.parse_one("map('ignoreNullFields', 'false')", read="spark")
-        return exp.Anonymous(this="to_json", expressions=[_named_struct(node), keep_nulls])
     return node
 
 
 def spark_sql(duckdb_sql: str) -> str:
-    """The model's DuckDB SQL as Spark SQL: sqlglot's transpilation plus the functions it
-    has no Spark spelling for (Jaro-Winkler from Splink's jar, array overlap, JSON objects)."""
+    """The model's DuckDB SQL as Spark SQL: sqlglot's transpilation, plus the functions
+    it has no Spark spelling for."""
     return sqlglot.parse_one(duckdb_sql, read="duckdb").transform(_to_spark).sql("spark")
 
 
@@ -117,14 +120,14 @@ def _spark_schema(schema: pa.Schema) -> StructType:
 
 
 def records_frame(spark: SparkSession, records: pa.Table) -> DataFrame:
-    """A DataFrame of driver-side clean records (clean_person columns), e.g. for tests."""
+    """A DataFrame of driver-side clean records (clean_person columns)."""
     return to_frame(spark, records.select(CLEAN_PERSON.column_names).cast(CLEAN_PERSON.arrow_schema))
 
 
 def current_records_frame(spark: SparkSession, lake: Lake) -> DataFrame:
     """The lake's current clean records (``pipeline.current_records``) as a DataFrame.
 
-    For now they are read by DuckDB on the driver, the local path's own query, and
+    For now they are read by the local path's own query (DuckDB, on the driver) and
     handed to Spark.
     """
     import duckdb
@@ -159,13 +162,12 @@ def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, rec
     from pyspark.sql import functions as F
 
     members = clusters.join(records.select("unique_id", "pnc_id"), "unique_id")
-    two_pncs = (
-        members.where(F.col("pnc_id").isNotNull() & (F.col("pnc_id") != ""))
+    suspects = (
+        members.where(F.col("pnc_id").isNotNull())
         .groupBy("cluster_id").agg(F.countDistinct("pnc_id").alias("pnc_ids"))
         .where(F.col("pnc_ids") > 1).select("cluster_id")
     )
     cannot = decisions.filter(pc.equal(decisions.column("decision"), "cannot_link"))
-    suspects = two_pncs
     if cannot.num_rows:
         left = clusters.select(F.col("unique_id").alias("unique_id_l"), "cluster_id")
         right = clusters.select(F.col("unique_id").alias("unique_id_r"), F.col("cluster_id").alias("cluster_id_r"))
@@ -176,16 +178,40 @@ def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, rec
         suspects = suspects.unionByName(apart)
     suspect_members = members.join(suspects.distinct(), "cluster_id", "left_semi")
     held = to_arrow(suspect_members.select("unique_id", "cluster_id", "pnc_id"),
-                    pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string()), ("pnc_id", pa.string())]))
+                    pa.schema([("unique_id", _ID), ("cluster_id", pa.string()), ("pnc_id", pa.string())]))
     if not held.num_rows:
         return clusters
     their_links = to_arrow(
-        links.join(suspect_members.select(F.col("unique_id").alias("unique_id_l")), "unique_id_l", "left_semi"),
-        LINKS_SCHEMA,
+        links.join(suspect_members.select(F.col("unique_id").alias("unique_id_l")), "unique_id_l", "left_semi"), LINKS_SCHEMA
     )
     rebuilt = constrained_clusters(held.select(["unique_id", "cluster_id"]), their_links, held.select(["unique_id", "pnc_id"]), cannot)
     untouched = clusters.join(suspect_members.select("unique_id"), "unique_id", "left_anti")
     return untouched.unionByName(to_frame(spark, rebuilt.cast(CLUSTERS_SCHEMA)))
+
+
+def _strongest_link(links: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    ends = links.select(F.col("unique_id_l").alias("unique_id"), "match_probability").unionByName(
+        links.select(F.col("unique_id_r").alias("unique_id"), "match_probability")
+    )
+    return ends.groupBy("unique_id").agg(F.max("match_probability").alias("match_probability"))
+
+
+def _review_candidates(pairs: DataFrame, clusters: DataFrame, decisions: DataFrame) -> DataFrame:
+    """Scored pairs between different clusters that no reviewer has decided."""
+    from pyspark.sql import functions as F
+
+    left = clusters.select(F.col("unique_id").alias("unique_id_l"), F.col("cluster_id").alias("cluster_l"))
+    right = clusters.select(F.col("unique_id").alias("unique_id_r"), F.col("cluster_id").alias("cluster_r"))
+    decided = decisions.select(
+        F.least("unique_id_l", "unique_id_r").alias("_l"), F.greatest("unique_id_l", "unique_id_r").alias("_r")
+    )
+    apart = (
+        pairs.join(left, "unique_id_l").join(right, "unique_id_r").where(F.col("cluster_l") != F.col("cluster_r"))
+        .withColumn("_l", F.least("unique_id_l", "unique_id_r")).withColumn("_r", F.greatest("unique_id_l", "unique_id_r"))
+    )
+    return apart.join(decided, ["_l", "_r"], "left_anti").select(*PAIRS_SCHEMA.names)
 
 
 def resolve_frames(
@@ -195,9 +221,8 @@ def resolve_frames(
     (a DataFrame of clean_person columns) with a trained model, honour the reviewers'
     ``decisions`` (unique_id_l, unique_id_r, decision), cluster and apply the constraints.
 
-    ``break_lineage_method`` is how Splink materialises its intermediate tables
-    (by default parquet files under the SparkContext's checkpoint directory, which must be
-    set; or persist, checkpoint: see ``splink.SparkAPI``).
+    ``break_lineage_method`` is how Splink materialises its intermediate tables (see
+    ``splink.SparkAPI``); by default Parquet under the SparkContext's checkpoint directory.
     """
     from pyspark.sql import functions as F
     from splink import Linker, SparkAPI
@@ -205,42 +230,44 @@ def resolve_frames(
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
+    # Views named afresh for each call: a session may resolve more than once.
+    suffix = uuid.uuid4().hex[:8]
+    records_view, decisions_view = f"{RECORDS_TABLE}_{suffix}", f"{DECISIONS_VIEW}_{suffix}"
     prepared = prepared_frame(records).persist()
-    sdf = db_api.register(prepared, table_name=RECORDS_TABLE)
-    linker = Linker(sdf, model.settings_dict("spark", trained), log_level=logging.ERROR)
-    counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
-    comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
-    predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR)
+    linker = Linker(db_api.register(prepared, table_name=records_view), model.settings_dict("spark", trained),
+                    log_level=logging.ERROR)
+    # The blocked pairs, computed once: their count is the comparisons, predict scores them.
+    comparisons = linker.inference.compute_blocked_pairs_for_predict().as_spark_dataframe().count()
+    predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
 
-    _decisions_frame(spark, decisions).createOrReplaceTempView(DECISIONS_VIEW)
+    evidence, weights = evidence_sql(set(spark.table(predictions).columns))
+    pairs = spark.sql(spark_sql(
+        f"""
+        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
+        FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions}) w
+        """
+    ))
+    decided = _decisions_frame(spark, decisions)
+    decided.createOrReplaceTempView(decisions_view)
     links = (
-        spark.sql(spark_sql(links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_VIEW)))
+        spark.sql(spark_sql(links_sql(predictions, records_view, decisions_view)))
         .select("unique_id_l", "unique_id_r", F.col("match_probability").cast("double"))
         .persist()
     )
-    clusters = cluster_pairwise_predictions_at_threshold(
+    clustered = cluster_pairwise_predictions_at_threshold(
         prepared.select("unique_id"), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
-    cluster_frame = clusters.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string"))
-
-    comparison_names = [c["output_column_name"] for c in model.settings_dict("spark")["comparisons"]]
-    columns = set(spark.table(predictions.physical_name).columns)
-    evidence = ", ".join(_evidence_sql(n, columns) for n in comparison_names)
-    pairs = spark.sql(spark_sql(
-        f"""
-        SELECT unique_id_l, unique_id_r, match_weight, match_probability,
-               CAST(json_object({evidence}) AS VARCHAR) AS evidence
-        FROM {predictions.physical_name}
-        """
-    ))
+    clusters = clustered.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string"))
+    clusters = _constrained(spark, clusters, links, prepared, decisions).persist()
     return SparkResolution(
-        pairs=pairs,
-        links=links,
-        clusters=_constrained(spark, cluster_frame, links, prepared, decisions),
-        comparisons=comparisons,
+        pairs=pairs, links=links, clusters=clusters, strongest_link=_strongest_link(links),
+        review_candidates=_review_candidates(pairs, clusters, decided), comparisons=comparisons,
     )
 
 
-def resolve_with_spark(spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, **options) -> Resolution:
-    """``resolve.resolve`` on Spark, brought to the driver: the same ``Resolution``."""
-    return resolve_frames(spark, records, trained, decisions, **options).collect()
+def resolve_with_spark(
+    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, out_dir: str, **options,
+) -> Resolution:
+    """``resolve.resolve`` on Spark: the same ``Resolution``, brought to the driver, the
+    scored pairs written to ``out_dir``/match_pairs.parquet. ``options`` go to ``resolve_frames``."""
+    return resolve_frames(spark, records, trained, decisions, **options).collect(out_dir)
