@@ -219,7 +219,7 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         trained = trained_model(lake, records, progress, seed=seed, scratch=scratch)
         model_version = trained.version
         lap("train")
-        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch)
+        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
     else:
         resolution = Resolution(
             pairs_file=None, pairs=0, comparisons=0, links=0,

@@ -13,6 +13,8 @@ import logging
 import math
 import os
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -167,7 +169,8 @@ def links_sql(predictions: str, records: str, decisions: str, must_links: bool =
     """
 
 
-def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, decisions: pa.Table, out_dir: str) -> Resolution:
+def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, decisions: pa.Table, out_dir: str,
+            progress: Callable[[str], None] = lambda _m: None) -> Resolution:
     """Score and cluster ``records`` (clean_person columns) with a trained model,
     honouring the reviewers' ``decisions`` (unique_id_l, unique_id_r, decision).
     Writes the scored pairs to ``out_dir``/match_pairs.parquet."""
@@ -176,7 +179,9 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     # Counting creates the blocked pairs: above COUNT_SAMPLE_RECORDS it samples records
     # and Splink scales the count up.
     proportion = min(1.0, COUNT_SAMPLE_RECORDS / max(records.num_rows, 1))
-    counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=proportion)
+    with warnings.catch_warnings():  # rare-identifier rules sample few pairs: their share is tiny either way
+        warnings.filterwarnings("ignore", message="The sampled blocking analysis estimate", category=UserWarning)
+        counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=proportion)
     comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
     con.register(DECISIONS_TABLE, decisions)
     chunks = max(1, math.ceil(records.num_rows / PREDICT_CHUNK_RECORDS))
@@ -200,17 +205,21 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
             con.execute(f"INSERT INTO veracity_pairs {compact}")
             con.execute(f"INSERT INTO veracity_links {links}")
         predictions.drop_table_from_database_and_remove_from_cache()
+        progress(f"scored slice {chunk} of {chunks}")
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY (SELECT * FROM veracity_pairs ORDER BY unique_id_l, unique_id_r) TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
 
+    progress("wrote the scored pairs")
     con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
     clusters = cluster_pairwise_predictions_at_threshold(
         "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
     con.execute(f"CREATE TABLE veracity_clusters AS SELECT unique_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters.physical_name}")
     clusters.drop_table_from_database_and_remove_from_cache()
+    progress("clustered")
     cluster_table = _constrained(con, decisions)
     con.register("veracity_final_clusters", cluster_table)
+    progress("applied the cluster constraints")
     strongest = con.sql(
         """
         SELECT unique_id, max(match_probability) AS match_probability FROM (
@@ -230,6 +239,7 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
                             AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
         """
     ).to_arrow_table()
+    progress("found the review candidates")
     pairs, links = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_pairs", "veracity_links"))
     return Resolution(
         pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,

@@ -230,6 +230,9 @@ def resolve_frames(
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
+    if not spark.catalog.functionExists("jaro_winkler"):
+        raise RuntimeError("Splink's similarity jar is not on the Spark classpath: set spark.jars (Glue: --extra-jars) "
+                           "to splink.backends.spark.similarity_jar_location()")
     # Views named afresh for each call: a session may resolve more than once.
     suffix = uuid.uuid4().hex[:8]
     records_view, decisions_view = f"{RECORDS_TABLE}_{suffix}", f"{DECISIONS_VIEW}_{suffix}"
