@@ -207,7 +207,7 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
         predictions.drop_table_from_database_and_remove_from_cache()
         progress(f"scored slice {chunk} of {chunks}")
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
-    con.execute(f"COPY (SELECT * FROM veracity_pairs ORDER BY unique_id_l, unique_id_r) TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
 
     progress("wrote the scored pairs")
     con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")

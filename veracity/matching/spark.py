@@ -51,14 +51,13 @@ if TYPE_CHECKING:
 DECISIONS_VIEW = "veracity_decisions"
 DECISION_COLUMNS = ("unique_id_l", "unique_id_r", "decision")
 
-_ID, _PROBABILITY = pa.string(), pa.float64()
 PAIRS_SCHEMA = pa.schema([
-    ("unique_id_l", _ID), ("unique_id_r", _ID), ("match_weight", pa.float64()), ("match_probability", _PROBABILITY),
-    ("evidence", pa.string()),
+    ("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_weight", pa.float64()),
+    ("match_probability", pa.float64()), ("evidence", pa.string()),
 ])
-LINKS_SCHEMA = pa.schema([("unique_id_l", _ID), ("unique_id_r", _ID), ("match_probability", _PROBABILITY)])
-CLUSTERS_SCHEMA = pa.schema([("unique_id", _ID), ("cluster_id", pa.string())])
-STRONGEST_SCHEMA = pa.schema([("unique_id", _ID), ("match_probability", _PROBABILITY)])
+LINKS_SCHEMA = pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_probability", pa.float64())])
+CLUSTERS_SCHEMA = pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string())])
+STRONGEST_SCHEMA = pa.schema([("unique_id", pa.string()), ("match_probability", pa.float64())])
 
 
 @dataclass
@@ -178,7 +177,7 @@ def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, rec
         suspects = suspects.unionByName(apart)
     suspect_members = members.join(suspects.distinct(), "cluster_id", "left_semi")
     held = to_arrow(suspect_members.select("unique_id", "cluster_id", "pnc_id"),
-                    pa.schema([("unique_id", _ID), ("cluster_id", pa.string()), ("pnc_id", pa.string())]))
+                    pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string()), ("pnc_id", pa.string())]))
     if not held.num_rows:
         return clusters
     their_links = to_arrow(
