@@ -142,6 +142,38 @@ def evidence_sql(columns: set[str]) -> tuple[str, str]:
     return f"'{{' || concat_ws(',', {parts}) || '}}'", weights
 
 
+def pairs_sql(predictions: str, columns: set[str]) -> str:
+    """Scored pairs with their evidence (DuckDB SQL) from a Splink predictions table with ``columns``."""
+    evidence, weights = evidence_sql(columns)
+    return f"""
+        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
+        FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions}) w
+    """
+
+
+def strongest_link_sql(links: str) -> str:
+    """Each linked record's strongest link (DuckDB SQL)."""
+    return f"""
+        SELECT unique_id, max(match_probability) AS match_probability FROM (
+            SELECT unique_id_l AS unique_id, match_probability FROM {links}
+            UNION ALL SELECT unique_id_r, match_probability FROM {links})
+        GROUP BY unique_id
+    """
+
+
+def review_candidates_sql(pairs: str, clusters: str, decisions: str) -> str:
+    """Scored pairs between different clusters that no reviewer has decided (DuckDB SQL)."""
+    return f"""
+        SELECT p.* FROM {pairs} p
+        JOIN {clusters} cl ON cl.unique_id = p.unique_id_l
+        JOIN {clusters} cr ON cr.unique_id = p.unique_id_r
+        WHERE cl.cluster_id <> cr.cluster_id
+          AND NOT EXISTS (SELECT 1 FROM {decisions} d
+                          WHERE d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
+                            AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
+    """
+
+
 def links_sql(predictions: str, records: str, decisions: str, must_links: bool = True) -> str:
     """Linked pairs (DuckDB SQL): scored at or above the threshold and allowed by the
     cannot-link rules and the reviewers, plus (``must_links``) every reviewer's must-link.
@@ -192,11 +224,7 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
             warning_mode="never",
         )
         columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
-        evidence, weights = evidence_sql(columns)
-        compact = f"""
-            SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
-            FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions.physical_name}) w
-        """
+        compact = pairs_sql(predictions.physical_name, columns)
         links = links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=chunk == 1)
         if chunk == 1:
             con.execute(f"CREATE TABLE veracity_pairs AS {compact}")
@@ -220,25 +248,8 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     cluster_table = _constrained(con, decisions)
     con.register("veracity_final_clusters", cluster_table)
     progress("applied the cluster constraints")
-    strongest = con.sql(
-        """
-        SELECT unique_id, max(match_probability) AS match_probability FROM (
-            SELECT unique_id_l AS unique_id, match_probability FROM veracity_links
-            UNION ALL SELECT unique_id_r, match_probability FROM veracity_links)
-        GROUP BY unique_id
-        """
-    ).to_arrow_table()
-    candidates = con.sql(
-        f"""
-        SELECT p.* FROM veracity_pairs p
-        JOIN veracity_final_clusters cl ON cl.unique_id = p.unique_id_l
-        JOIN veracity_final_clusters cr ON cr.unique_id = p.unique_id_r
-        WHERE cl.cluster_id <> cr.cluster_id
-          AND NOT EXISTS (SELECT 1 FROM {DECISIONS_TABLE} d
-                          WHERE d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
-                            AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
-        """
-    ).to_arrow_table()
+    strongest = con.sql(strongest_link_sql("veracity_links")).to_arrow_table()
+    candidates = con.sql(review_candidates_sql("veracity_pairs", "veracity_final_clusters", DECISIONS_TABLE)).to_arrow_table()
     progress("found the review candidates")
     pairs, links = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_pairs", "veracity_links"))
     return Resolution(

@@ -38,12 +38,19 @@ from sqlglot import exp
 from veracity.lake import Lake
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
-from veracity.matching.resolve import RECORDS_TABLE, Resolution, evidence_sql, links_sql
+from veracity.matching.resolve import (
+    RECORDS_TABLE,
+    Resolution,
+    links_sql,
+    pairs_sql,
+    review_candidates_sql,
+    strongest_link_sql,
+)
 from veracity.schema import CLEAN_PERSON
 from veracity.scrub.spark import spark_type, to_arrow, to_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
@@ -188,33 +195,9 @@ def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, rec
     return untouched.unionByName(to_frame(spark, rebuilt.cast(CLUSTERS_SCHEMA)))
 
 
-def _strongest_link(links: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    ends = links.select(F.col("unique_id_l").alias("unique_id"), "match_probability").unionByName(
-        links.select(F.col("unique_id_r").alias("unique_id"), "match_probability")
-    )
-    return ends.groupBy("unique_id").agg(F.max("match_probability").alias("match_probability"))
-
-
-def _review_candidates(pairs: DataFrame, clusters: DataFrame, decisions: DataFrame) -> DataFrame:
-    """Scored pairs between different clusters that no reviewer has decided."""
-    from pyspark.sql import functions as F
-
-    left = clusters.select(F.col("unique_id").alias("unique_id_l"), F.col("cluster_id").alias("cluster_l"))
-    right = clusters.select(F.col("unique_id").alias("unique_id_r"), F.col("cluster_id").alias("cluster_r"))
-    decided = decisions.select(
-        F.least("unique_id_l", "unique_id_r").alias("_l"), F.greatest("unique_id_l", "unique_id_r").alias("_r")
-    )
-    apart = (
-        pairs.join(left, "unique_id_l").join(right, "unique_id_r").where(F.col("cluster_l") != F.col("cluster_r"))
-        .withColumn("_l", F.least("unique_id_l", "unique_id_r")).withColumn("_r", F.greatest("unique_id_l", "unique_id_r"))
-    )
-    return apart.join(decided, ["_l", "_r"], "left_anti").select(*PAIRS_SCHEMA.names)
-
-
 def resolve_frames(
-    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, *, break_lineage_method: str | None = None,
+    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table,
+    progress: Callable[[str], None] = lambda _m: None, *, break_lineage_method: str | None = None,
 ) -> SparkResolution:
     """``resolve.resolve`` on Spark, its output left as DataFrames: score ``records``
     (a DataFrame of clean_person columns) with a trained model, honour the reviewers'
@@ -241,14 +224,9 @@ def resolve_frames(
     # The blocked pairs, computed once: their count is the comparisons, predict scores them.
     comparisons = linker.inference.compute_blocked_pairs_for_predict().as_spark_dataframe().count()
     predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
+    progress(f"scored {comparisons:,} comparisons")
 
-    evidence, weights = evidence_sql(set(spark.table(predictions).columns))
-    pairs = spark.sql(spark_sql(
-        f"""
-        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
-        FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions}) w
-        """
-    ))
+    pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns))))
     decided = _decisions_frame(spark, decisions)
     decided.createOrReplaceTempView(decisions_view)
     links = (
@@ -260,16 +238,24 @@ def resolve_frames(
         prepared.select("unique_id"), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
     clusters = clustered.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string"))
+    progress("clustered")
     clusters = _constrained(spark, clusters, links, prepared, decisions).persist()
+    progress("applied the cluster constraints")
+    views = {name: f"veracity_{name}_{suffix}" for name in ("pairs", "links", "clusters")}
+    for name, frame in (("pairs", pairs), ("links", links), ("clusters", clusters)):
+        frame.createOrReplaceTempView(views[name])
     return SparkResolution(
-        pairs=pairs, links=links, clusters=clusters, strongest_link=_strongest_link(links),
-        review_candidates=_review_candidates(pairs, clusters, decided), comparisons=comparisons,
+        pairs=pairs, links=links, clusters=clusters,
+        strongest_link=spark.sql(spark_sql(strongest_link_sql(views["links"]))),
+        review_candidates=spark.sql(spark_sql(review_candidates_sql(views["pairs"], views["clusters"], decisions_view))),
+        comparisons=comparisons,
     )
 
 
 def resolve_with_spark(
-    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, out_dir: str, **options,
+    spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table, out_dir: str,
+    progress: Callable[[str], None] = lambda _m: None, **options,
 ) -> Resolution:
     """``resolve.resolve`` on Spark: the same ``Resolution``, brought to the driver, the
     scored pairs written to ``out_dir``/match_pairs.parquet. ``options`` go to ``resolve_frames``."""
-    return resolve_frames(spark, records, trained, decisions, **options).collect(out_dir)
+    return resolve_frames(spark, records, trained, decisions, progress, **options).collect(out_dir)
