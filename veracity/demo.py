@@ -66,6 +66,8 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
             f"  {source:<{width}}  {s.records_in:>9,}  {s.records_quarantined:>11,}  {q.get('dob', 0):>7.0%}  "
             f"{q.get('postcode', 0):>12.0%}  {q.get('invalid', 0):>14,}"
         )
+    queued = query(lake, "SELECT unique_id_l, unique_id_r FROM review_queue LIMIT 1").to_pylist()
+    example = (queued[0]["unique_id_l"], queued[0]["unique_id_r"]) if queued else None
     reduction = summary.records_resolved / summary.persons if summary.persons else 0.0
     lines += [
         f"records in:          {totals.records_in:,}",
@@ -75,6 +77,10 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
         f"reduction ratio:     {reduction:.2f} records per person",
         f"pairwise accuracy:   precision {result.pairwise.precision:.4f}  recall {result.pairwise.recall:.4f}  F1 {result.pairwise.f1:.4f}",
         f"B-cubed accuracy:    precision {result.bcubed.precision:.4f}  recall {result.bcubed.recall:.4f}  F1 {result.bcubed.f1:.4f}",
+        f"matching:            {summary.comparisons:,} comparisons, {summary.links:,} links, "
+        f"{summary.review_queue:,} pairs for clerical review; no person holds two PNC ids"
+        if result.persons_with_two_pnc_ids == 0 else
+        f"matching:            {summary.comparisons:,} comparisons; {result.persons_with_two_pnc_ids} persons hold two PNC ids",
         f"time:                generate {t1 - t0:.0f}s, pipeline {t2 - t1:.0f}s",
         f"outputs:             {lake.display('curated')} (snapshot {summary.run_id})",
         "",
@@ -83,5 +89,7 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
         f'  veracity sql --lake {path} "SELECT reason_codes, count(*) FROM quarantine GROUP BY 1"',
         f'  veracity sql --lake {path} "SELECT * FROM data_quality WHERE source_system = \'custody\' ORDER BY name"',
         f"  veracity evaluate --lake {path} --json",
+        f'  veracity sql --lake {path} "SELECT * FROM review_queue LIMIT 20"',
+        *([f"  veracity explain --lake {path} --html pair.html {example[0]} {example[1]}"] if example else []),
     ]
     return "\n".join(lines)
