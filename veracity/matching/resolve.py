@@ -31,7 +31,7 @@ EM_MAX_PAIRS = 1_000_000
 # Records up to which comparisons are counted exactly rather than estimated from a sample.
 COUNT_SAMPLE_RECORDS = 200_000
 # Records on the left-hand side of each prediction pass: bounds the memory scoring needs.
-PREDICT_CHUNK_RECORDS = 250_000
+PREDICT_CHUNK_RECORDS = 1_000_000
 # DuckDB's working memory before it spills to the scratch directory.
 MEMORY_LIMIT = os.environ.get("VERACITY_DUCKDB_MEMORY", "8GB")
 RECORDS_TABLE = "veracity_records"
