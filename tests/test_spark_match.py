@@ -7,9 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import duckdb
@@ -17,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.spark_session import local_spark
 from veracity import review
 from veracity.lake import Lake
 from veracity.matching import model, model_store
@@ -38,36 +37,15 @@ PEOPLE = 170  # about 1,700 clean records: the sample both engines resolve
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
-    from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
-    saved = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must import veracity too
-    session = (
-        # One core: the many small jobs of a small linkage run finish sooner without contention.
-        SparkSession.builder.master("local[1]").appName("veracity-match-tests")
-        .config("spark.jars", similarity_jar_location())
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # Short-lived test JVM: the C1 compiler alone warms up much faster.
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    # spark.jars reaches the driver's classpath only when this session starts the JVM;
-    # when another test module started it, the jar is added to the running session.
-    session.sql(f"ADD JAR '{similarity_jar_location()}'")
-    session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("spark-checkpoints")))
-    yield session
-    session.stop()
-    if saved is None:
-        os.environ.pop("PYSPARK_PYTHON", None)
-    else:
-        os.environ["PYSPARK_PYTHON"] = saved
+    # One core: the many small jobs of a small linkage run finish sooner without contention.
+    with local_spark("veracity-match-tests", 1, 1, **{"spark.jars": similarity_jar_location()}) as session:
+        # spark.jars reaches the driver's classpath only when this session starts the JVM;
+        # when another test module started it, the jar is added to the running session.
+        session.sql(f"ADD JAR '{similarity_jar_location()}'")
+        session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("spark-checkpoints")))
+        yield session
 
 
 @pytest.fixture(scope="module")

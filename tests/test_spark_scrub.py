@@ -6,9 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import io
-import os
 import shutil
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from tests.spark_session import local_spark
 from veracity import batches as ledger
 from veracity.lake import Lake
 from veracity.schema import CLEAN_PERSON, QUARANTINE
@@ -38,30 +37,9 @@ EXTRACTED = datetime(2026, 11, 1, 6, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
-
-    saved = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must import veracity too
-    session = (
-        SparkSession.builder.master("local[2]").appName("veracity-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # Short-lived test JVM: the C1 compiler alone warms up much faster (about halves the run).
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.session.timeZone", "Europe/London")  # not UTC: timestamps must still round-trip
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    if saved is None:
-        os.environ.pop("PYSPARK_PYTHON", None)
-    else:
-        os.environ["PYSPARK_PYTHON"] = saved
+    # Not UTC: timestamps must still round-trip.
+    with local_spark("veracity-tests", 2, 4, **{"spark.sql.session.timeZone": "Europe/London"}) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ this declaration; custom SQL is written in DuckDB's dialect and Splink transpile
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 
@@ -287,6 +286,6 @@ def settings_dict(dialect: str, trained: dict | None = None) -> dict:
 def fingerprint() -> str:
     """Identifies the declaration (not its parameters): a saved model is reused only
     while this is unchanged."""
-    declared = copy.deepcopy(settings().create_settings_dict(BASE_DIALECT))
+    declared = settings().create_settings_dict(BASE_DIALECT)
     declared.pop("linker_uid", None)
     return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]

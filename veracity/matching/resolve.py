@@ -264,7 +264,7 @@ def _constrained(con: duckdb.DuckDBPyConnection, decisions: pa.Table) -> pa.Tabl
     con.execute(
         f"""
         CREATE TABLE veracity_suspect AS
-        SELECT DISTINCT c.cluster_id FROM veracity_clusters c JOIN {RECORDS_TABLE} r USING (unique_id)
+        SELECT c.cluster_id FROM veracity_clusters c JOIN {RECORDS_TABLE} r USING (unique_id)
         WHERE r.pnc_id IS NOT NULL GROUP BY c.cluster_id HAVING count(DISTINCT r.pnc_id) > 1
         UNION
         SELECT c.cluster_id FROM {DECISIONS_TABLE} d
