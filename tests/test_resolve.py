@@ -1,11 +1,13 @@
-"""Scoring in slices gives exactly the result of scoring at once."""
+"""Scoring shortcuts change no result: slices, and identical records scored once."""
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from veracity.matching import model_store, resolve
+from veracity.matching import model, model_store, resolve
 from veracity.pipeline import current_records
-from veracity.schema import CLERICAL_DECISIONS
+from veracity.schema import CLEAN_PERSON, CLERICAL_DECISIONS
 
 
 def _partition(clusters) -> set[frozenset]:
@@ -30,3 +32,82 @@ def test_scoring_in_slices_changes_nothing(resolved_lake, tmp_path, monkeypatch)
     assert _partition(sliced.clusters) == _partition(whole.clusters)
     order = [("unique_id_l", "ascending"), ("unique_id_r", "ascending")]
     assert pq.read_table(sliced.pairs_file).sort_by(order).equals(pq.read_table(whole.pairs_file).sort_by(order))
+
+
+
+def _pairs(resolution) -> dict[tuple[str, str], dict]:
+    rows = pq.read_table(resolution.pairs_file).to_pylist()
+    return {(r["unique_id_l"], r["unique_id_r"]): r for r in rows}
+
+
+def _resolve(records, trained, decisions, out_dir):
+    """(resolution, the ids of the records scored individually)."""
+    out_dir.mkdir()
+    con = resolve.connect(str(out_dir))
+    resolution = resolve.resolve(con, records, trained, decisions, str(out_dir))
+    return resolution, {r[0] for r in con.execute(f"SELECT unique_id FROM {resolve.REPRESENTATIVES_TABLE}").fetchall()}
+
+
+def test_identical_records_are_scored_once_with_no_change_to_any_score_or_cluster(resolved_lake, tmp_path, monkeypatch):
+    lake, _ = resolved_lake
+    records = current_records(duckdb.connect(), lake)
+    trained = model_store.current(lake).model_json
+    collapsed, scored_alone = _resolve(records, trained, CLERICAL_DECISIONS.empty(), tmp_path / "collapsed")
+    compared = model.compared_columns()
+    monkeypatch.setattr(model, "compared_columns", lambda: (*compared, "unique_id"))  # no two records identical
+    every, _ = _resolve(records, trained, CLERICAL_DECISIONS.empty(), tmp_path / "every")
+
+    assert _partition(collapsed.clusters) == _partition(every.clusters)
+    assert len(scored_alone) < records.num_rows * 0.8
+    assert collapsed.comparisons < every.comparisons * 0.6
+    # A record not scored alone is represented by the smallest id of its identical records.
+    con = duckdb.connect()
+    con.register("recs", model.prepare(records))
+    con.register("decided", CLERICAL_DECISIONS.empty())
+    monkeypatch.undo()
+    group = dict(con.execute(resolve.identical_groups_sql("recs", "decided")).fetchall())
+    stands_for = {uid: uid if uid in scored_alone else group[uid] for uid in group}
+    # Every pair scored record by record is scored, with the same evidence, between the
+    # records that stand for them; records that stand for one another carry their group's score.
+    one_by_one, represented = _pairs(every), _pairs(collapsed)
+    for (left, right), row in one_by_one.items():
+        pair = tuple(sorted((stands_for[left], stands_for[right])))
+        if pair[0] == pair[1]:
+            continue
+        assert represented[pair]["match_probability"] == pytest.approx(row["match_probability"], abs=1e-9), pair
+        assert represented[pair]["evidence"] == row["evidence"], pair
+    for (left, right), row in represented.items():
+        if right not in scored_alone:
+            assert stands_for[right] == left
+            assert row["match_probability"] >= model.LINK_THRESHOLD
+
+
+def test_identical_records_that_could_not_link_are_scored_alone(resolved_lake, tmp_path):
+    lake, _ = resolved_lake
+    records = current_records(duckdb.connect(), lake)
+    trained = model_store.current(lake).model_json
+    blank = dict.fromkeys(CLEAN_PERSON.column_names)
+    known = records.slice(0, 1).to_pylist()[0]
+    extra = [
+        # a name and nothing else, twice: the names-alone rule forbids linking them
+        {**blank, "unique_id": "test:name-only-1", "source_system": "test", "first_name": "ZEBEDEE", "last_name": "QUIXOTE",
+         "forename_canonical": "ZEBEDEE"},
+        {**blank, "unique_id": "test:name-only-2", "source_system": "test", "first_name": "ZEBEDEE", "last_name": "QUIXOTE",
+         "forename_canonical": "ZEBEDEE"},
+        # three copies of a known record; a reviewer ruled the third apart from it
+        {**known, "unique_id": "test:copy-1"},
+        {**known, "unique_id": "test:copy-2"},
+        {**known, "unique_id": "test:copy-3"},
+    ]
+    both = pa.concat_tables([records, pa.Table.from_pylist(extra, schema=records.schema)])
+    decisions = pa.Table.from_pylist(
+        [{"unique_id_l": known["unique_id"], "unique_id_r": "test:copy-3", "decision": "cannot_link"}],
+        schema=pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("decision", pa.string())]),
+    )
+    resolution, scored_alone = _resolve(both, trained, decisions, tmp_path / "out")
+    cluster_of = dict(zip(*resolution.clusters.to_pydict().values(), strict=True))
+    assert {"test:name-only-1", "test:name-only-2", "test:copy-3", known["unique_id"]} <= scored_alone
+    assert "test:copy-2" not in scored_alone
+    assert cluster_of["test:name-only-1"] != cluster_of["test:name-only-2"]
+    assert cluster_of["test:copy-1"] == cluster_of["test:copy-2"] == cluster_of[known["unique_id"]] != cluster_of["test:copy-3"]
+    assert (known["unique_id"], "test:copy-3") in _pairs(resolution)  # scored, kept as evidence, not linked

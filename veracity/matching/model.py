@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
+import sqlglot
+from sqlglot import exp
 from splink import SettingsCreator, block_on
 
 from veracity.errors import ModelMismatchError
@@ -289,3 +291,15 @@ def fingerprint() -> str:
     declared = settings().create_settings_dict(BASE_DIALECT)
     declared.pop("linker_uid", None)
     return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def compared_columns() -> tuple[str, ...]:
+    """Every prepared column the model reads — its comparisons, blocking rules and
+    cannot-link rules. Two records equal in all of them are the same record to the
+    model: they score alike against every other record."""
+    used = {c.name.strip('"') for c in settings().get_settings(BASE_DIALECT)._columns_used_by_comparisons}
+    used.update(column for rule in PREDICTION_BLOCKING_COLUMNS for column in rule)
+    cannot_link = sqlglot.parse_one(f"SELECT {CANNOT_LINK_SQL}", read=BASE_DIALECT)
+    used.update(c.name for c in cannot_link.find_all(exp.Column) if c.table in ("l", "r"))
+    used.discard(UNIQUE_ID)
+    return tuple(sorted(used))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
-from splink import DuckDBAPI, Linker
+from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from veracity.matching import model
@@ -35,6 +35,8 @@ PREDICT_CHUNK_RECORDS = 1_000_000
 # DuckDB's working memory before it spills to the scratch directory.
 MEMORY_LIMIT = os.environ.get("VERACITY_DUCKDB_MEMORY", "8GB")
 RECORDS_TABLE = "veracity_records"
+REPRESENTATIVES_TABLE = "veracity_representatives"
+GROUP_COLUMN = "veracity_group"
 DECISIONS_TABLE = "veracity_decisions"
 
 
@@ -42,7 +44,8 @@ DECISIONS_TABLE = "veracity_decisions"
 class Resolution:
     pairs_file: str | None  # local Parquet: every scored pair above the review floor, with evidence
     pairs: int
-    comparisons: int  # record pairs the blocking rules brought together (estimated above COUNT_SAMPLE_RECORDS)
+    comparisons: int  # record pairs scored: one per group of identical records, and the pairs of the others
+    # that the blocking rules brought together (estimated above COUNT_SAMPLE_RECORDS)
     links: int  # pairs linked: above the threshold, allowed by the rules and the reviewers, plus must-links
     clusters: pa.Table  # unique_id -> cluster_id
     strongest_link: pa.Table  # unique_id -> match_probability of its strongest link (linked records only)
@@ -208,32 +211,31 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     Writes the scored pairs to ``out_dir``/match_pairs.parquet."""
     linker = linker_for(con, records, trained)
     db_api = linker._db_api
+    con.register(DECISIONS_TABLE, decisions)
+    identical, groups = _link_identical_records(con, linker)
+    progress(f"linked {identical:,} records identical to another in every compared field")
+    scoring = _representatives_linker(con, linker, trained)
     # Counting creates the blocked pairs: above COUNT_SAMPLE_RECORDS it samples records
     # and Splink scales the count up.
-    proportion = min(1.0, COUNT_SAMPLE_RECORDS / max(records.num_rows, 1))
+    represented = con.execute(f"SELECT count(*) FROM {REPRESENTATIVES_TABLE}").fetchall()[0][0]
+    proportion = min(1.0, COUNT_SAMPLE_RECORDS / max(represented, 1))
     with warnings.catch_warnings():  # rare-identifier rules sample few pairs: their share is tiny either way
         warnings.filterwarnings("ignore", message="The sampled blocking analysis estimate", category=UserWarning)
-        counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=proportion)
-    comparisons = sum(int(c["marginal_comparison_count"]) for c in counts)
-    con.register(DECISIONS_TABLE, decisions)
-    chunks = max(1, math.ceil(records.num_rows / PREDICT_CHUNK_RECORDS))
+        counts = scoring.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=proportion)
+    comparisons = groups + sum(int(c["marginal_comparison_count"]) for c in counts)
+    chunks = max(1, math.ceil(represented / PREDICT_CHUNK_RECORDS))
     for chunk in range(1, chunks + 1):
         # Scored a slice of left-hand records at a time, so memory stays bounded.
-        predictions = linker.inference.predict_chunk(
+        predictions = scoring.inference.predict_chunk(
             left_chunk=(chunk, chunks), right_chunk=(1, 1), threshold_match_probability=model.REVIEW_FLOOR,
             warning_mode="never",
         )
         columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
-        compact = pairs_sql(predictions.physical_name, columns)
+        con.execute(f"INSERT INTO veracity_pairs {pairs_sql(predictions.physical_name, columns)}")
         links = links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=chunk == 1)
-        if chunk == 1:
-            con.execute(f"CREATE TABLE veracity_pairs AS {compact}")
-            con.execute(f"CREATE TABLE veracity_links AS {links}")
-        else:
-            con.execute(f"INSERT INTO veracity_pairs {compact}")
-            con.execute(f"INSERT INTO veracity_links {links}")
+        con.execute(f"INSERT INTO veracity_links {links}")
         predictions.drop_table_from_database_and_remove_from_cache()
-        progress(f"scored slice {chunk} of {chunks}")
+        progress(f"scored slice {chunk} of {chunks} ({represented:,} records stand for the rest)")
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
 
@@ -256,6 +258,102 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
         pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,
         strongest_link=strongest, review_candidates=candidates,
     )
+
+
+def identical_groups_sql(records: str, decisions: str) -> str:
+    """(unique_id, representative) for every record (DuckDB SQL): records identical in
+    every compared field share a representative, their smallest id. A record a
+    reviewer has decided on stands for itself."""
+    compared = ", ".join(f'r."{c}"' for c in model.compared_columns())
+    return f"""
+        SELECT r.unique_id, min(r.unique_id) OVER (PARTITION BY d.unique_id, {compared}) AS representative
+        FROM {records} r LEFT JOIN (SELECT unique_id_l AS unique_id FROM {decisions}
+                                    UNION SELECT unique_id_r FROM {decisions}) d ON d.unique_id = r.unique_id
+    """
+
+
+def group_pairs_sql(records: str, groups: str) -> str:
+    """The records of one pair per group of identical records — its representative and
+    another member — with the group in ``GROUP_COLUMN`` (DuckDB SQL)."""
+    return f"""
+        SELECT r.*, g.representative AS {GROUP_COLUMN} FROM {records} r JOIN (
+            SELECT representative AS unique_id, representative FROM {groups}
+            WHERE unique_id <> representative GROUP BY representative
+            UNION ALL
+            SELECT min(unique_id) AS unique_id, representative FROM {groups}
+            WHERE unique_id <> representative GROUP BY representative) g ON g.unique_id = r.unique_id
+    """
+
+
+def collapsed_sql(groups: str, group_links: str) -> str:
+    """(unique_id, representative) for the records a representative stands for: those
+    of groups whose pair is linked (DuckDB SQL over ``links_sql`` of the groups' pairs)."""
+    return f"""
+        SELECT g.unique_id, g.representative FROM {groups} g
+        JOIN {group_links} k ON g.representative = k.unique_id_l  -- Splink pairs records with unique_id_l < unique_id_r
+        WHERE g.unique_id <> g.representative
+    """
+
+
+def collapsed_pairs_sql(collapsed: str, group_pairs: str) -> str:
+    """Each represented record's pair with its representative, with its group's score
+    and evidence (DuckDB SQL over ``pairs_sql`` of the groups' pairs)."""
+    return f"""
+        SELECT c.representative AS unique_id_l, c.unique_id AS unique_id_r, s.match_weight, s.match_probability, s.evidence
+        FROM {collapsed} c JOIN {group_pairs} s ON s.unique_id_l = c.representative
+    """
+
+
+def representatives_sql(records: str, collapsed: str) -> str:
+    """The records that are scored: every record no representative stands for (DuckDB SQL)."""
+    return f"SELECT r.* FROM {records} r LEFT JOIN {collapsed} c ON c.unique_id = r.unique_id WHERE c.unique_id IS NULL"
+
+
+def _link_identical_records(con: duckdb.DuckDBPyConnection, linker: Linker) -> int:
+    """Link records identical in every compared field to one representative, so only
+    representatives are scored against each other. Identical records score alike
+    against every other record, so this loses no pair's evidence, and the pairs
+    scored fall with the square of the duplication: the same person is often typed
+    the same way into several systems.
+
+    A group collapses when its records would link to each other: one pair of them is
+    scored with the model and must pass the threshold and the cannot-link rules (a
+    name with nothing else does not). Creates ``veracity_pairs`` and ``veracity_links``
+    holding the representative-to-record pairs, and ``REPRESENTATIVES_TABLE``; returns
+    (records linked to a representative, groups whose pair was scored)."""
+    con.execute(f"CREATE TABLE veracity_groups AS {identical_groups_sql(RECORDS_TABLE, DECISIONS_TABLE)}")
+    con.execute(f"CREATE TABLE veracity_group_pairs AS {group_pairs_sql(RECORDS_TABLE, 'veracity_groups')}")
+    for column in linker._settings_obj._term_frequency_columns:
+        linker.table_management.compute_tf_table(column.name.strip('"'))
+    scored = linker.inference.predict_within(
+        linker._db_api.register("veracity_group_pairs"), blocking_rules_to_generate_predictions=[block_on(GROUP_COLUMN)],
+        warning_mode="never",
+    )
+    columns = set(con.sql(f"SELECT * FROM {scored.physical_name} LIMIT 0").columns)
+    con.execute(f"CREATE TABLE veracity_group_scores AS {pairs_sql(scored.physical_name, columns)}")
+    group_links = links_sql(scored.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)
+    con.execute(f"CREATE TABLE veracity_collapsed AS {collapsed_sql('veracity_groups', f'({group_links})')}")
+    scored.drop_table_from_database_and_remove_from_cache()
+    con.execute(f"CREATE TABLE veracity_pairs AS {collapsed_pairs_sql('veracity_collapsed', 'veracity_group_scores')}")
+    con.execute("CREATE TABLE veracity_links AS SELECT unique_id_l, unique_id_r, match_probability FROM veracity_pairs")
+    con.execute(f"CREATE TABLE {REPRESENTATIVES_TABLE} AS {representatives_sql(RECORDS_TABLE, 'veracity_collapsed')}")
+    groups = con.execute("SELECT count(*) FROM veracity_group_pairs").fetchall()[0][0] // 2
+    for table in ("veracity_groups", "veracity_group_pairs", "veracity_group_scores"):
+        con.execute(f"DROP TABLE {table}")
+    return con.execute("SELECT count(*) FROM veracity_collapsed").fetchall()[0][0], groups
+
+
+def _representatives_linker(con: duckdb.DuckDBPyConnection, linker: Linker, trained: dict) -> Linker:
+    """A linker over the representatives that scores with ``linker``'s term
+    frequencies (counted over every record, as training and Spark count them)."""
+    db_api = DuckDBAPI(connection=con)  # its own cache: Splink caches intermediate tables per API
+    scoring = Linker(db_api.register(REPRESENTATIVES_TABLE), model.settings_dict(model.BASE_DIALECT, trained),
+                     log_level=logging.ERROR)
+    for column in linker._settings_obj._term_frequency_columns:
+        name = column.name.strip('"')
+        tf_table = linker.table_management.compute_tf_table(name)
+        scoring.table_management.register_term_frequency_lookup(db_api.register(tf_table.physical_name), name)
+    return scoring
 
 
 def _constrained(con: duckdb.DuckDBPyConnection, decisions: pa.Table) -> pa.Table:

@@ -39,10 +39,17 @@ from veracity.lake import Lake
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
 from veracity.matching.resolve import (
+    GROUP_COLUMN,
     RECORDS_TABLE,
+    REPRESENTATIVES_TABLE,
     Resolution,
+    collapsed_pairs_sql,
+    collapsed_sql,
+    group_pairs_sql,
+    identical_groups_sql,
     links_sql,
     pairs_sql,
+    representatives_sql,
     review_candidates_sql,
     strongest_link_sql,
 )
@@ -195,6 +202,47 @@ def _constrained(spark: SparkSession, clusters: DataFrame, links: DataFrame, rec
     return untouched.unionByName(to_frame(spark, rebuilt.cast(CLUSTERS_SCHEMA)))
 
 
+def _link_identical_records(spark: SparkSession, linker, records_view: str, decisions_view: str,
+                            suffix: str) -> tuple[DataFrame, DataFrame, int]:
+    """``resolve._link_identical_records`` on Spark, by the same SQL: (the pairs linking
+    each represented record to its representative, the records that are scored, the
+    groups whose pair was scored)."""
+    from splink import block_on
+
+    groups = spark.sql(spark_sql(identical_groups_sql(records_view, decisions_view))).persist()
+    groups_view, scores_view, collapsed_view = (f"veracity_{name}_{suffix}" for name in ("groups", "group_scores", "collapsed"))
+    groups.createOrReplaceTempView(groups_view)
+    group_pairs = spark.sql(spark_sql(group_pairs_sql(records_view, groups_view))).persist()
+    for column in linker._settings_obj._term_frequency_columns:
+        linker.table_management.compute_tf_table(column.name.strip('"').strip("`"))
+    scored = linker.inference.predict_within(
+        linker._db_api.register(group_pairs, table_name=f"veracity_group_pairs_{suffix}"),
+        blocking_rules_to_generate_predictions=[block_on(GROUP_COLUMN)], warning_mode="never",
+    ).physical_name
+    spark.sql(spark_sql(pairs_sql(scored, set(spark.table(scored).columns)))).createOrReplaceTempView(scores_view)
+    group_links = links_sql(scored, records_view, decisions_view, must_links=False)
+    spark.sql(spark_sql(collapsed_sql(groups_view, f"({group_links})"))).persist().createOrReplaceTempView(collapsed_view)
+    identical_pairs = spark.sql(spark_sql(collapsed_pairs_sql(collapsed_view, scores_view))).persist()
+    representatives = spark.sql(spark_sql(representatives_sql(records_view, collapsed_view))).persist()
+    return identical_pairs, representatives, group_pairs.count() // 2
+
+
+def _representatives_linker(spark: SparkSession, linker, representatives: DataFrame, trained: dict, view: str,
+                            break_lineage_method: str | None):
+    """A linker over the representatives that scores with ``linker``'s term frequencies."""
+    from splink import Linker, SparkAPI
+
+    db_api = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)  # its own cache
+    scoring = Linker(db_api.register(representatives, table_name=view), model.settings_dict("spark", trained),
+                     log_level=logging.ERROR)
+    for column in linker._settings_obj._term_frequency_columns:
+        name = column.name.strip('"').strip("`")
+        tf_table = linker.table_management.compute_tf_table(name).physical_name
+        scoring.table_management.register_term_frequency_lookup(
+            db_api.register(spark.table(tf_table), table_name=f"{tf_table}_{view}"), name)
+    return scoring
+
+
 def resolve_frames(
     spark: SparkSession, records: DataFrame, trained: dict, decisions: pa.Table,
     progress: Callable[[str], None] = lambda _m: None, *, break_lineage_method: str | None = None,
@@ -221,16 +269,21 @@ def resolve_frames(
     prepared = prepared_frame(records).persist()
     linker = Linker(db_api.register(prepared, table_name=records_view), model.settings_dict("spark", trained),
                     log_level=logging.ERROR)
-    # The blocked pairs, computed once: their count is the comparisons, predict scores them.
-    comparisons = linker.inference.compute_blocked_pairs_for_predict().as_spark_dataframe().count()
-    predictions = linker.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
-    progress(f"scored {comparisons:,} comparisons")
-
-    pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns))))
     decided = _decisions_frame(spark, decisions)
     decided.createOrReplaceTempView(decisions_view)
+    identical_pairs, representatives, groups = _link_identical_records(spark, linker, records_view, decisions_view, suffix)
+    scoring = _representatives_linker(spark, linker, representatives, trained, f"{REPRESENTATIVES_TABLE}_{suffix}",
+                                      break_lineage_method)
+    # The blocked pairs, computed once: their count is the comparisons, predict scores them.
+    comparisons = groups + scoring.inference.compute_blocked_pairs_for_predict().as_spark_dataframe().count()
+    predictions = scoring.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
+    progress(f"scored {comparisons:,} comparisons")
+
+    scored_pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns))))
+    pairs = identical_pairs.unionByName(scored_pairs)
     links = (
         spark.sql(spark_sql(links_sql(predictions, records_view, decisions_view)))
+        .unionByName(identical_pairs.select("unique_id_l", "unique_id_r", "match_probability"))
         .select("unique_id_l", "unique_id_r", F.col("match_probability").cast("double"))
         .persist()
     )
