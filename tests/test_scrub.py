@@ -230,3 +230,13 @@ def test_several_kinds_of_field_problem_in_one_chunk():
     flags = result.clean.column("quality_flags").to_pylist()
     assert flags[0] == "dob_implausible" and flags[1] == "postcode_invalid" and flags[2] is None
     assert set(flags[3].split(";")) == {"dob_implausible", "sex_unrecognised", "postcode_invalid"}
+
+
+def test_phones_without_uk_validation_keep_only_digits_and_a_leading_plus():
+    import pyarrow as pa
+
+    from veracity.scrub.standardise import free_phone
+
+    kept, flagged = free_phone(pa.array(["+49 176 948-7785", "+491769487785", "(0176) 948 7785", " +46 70 92", None, " ", "n/a"]))
+    assert kept.to_pylist() == ["+491769487785", "+491769487785", "01769487785", "+467092", None, None, None]
+    assert not any(flagged.to_pylist())  # nothing is refused for its shape

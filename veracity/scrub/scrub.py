@@ -241,6 +241,8 @@ def standardise(raw: pa.Table, ids: pa.Array, config: SourceConfig, batch_id: st
             continue
         if name_ == "postcode" and not fields[name_].validate:
             columns[name_], problem = std.free_postcode(get(name_))
+        elif name_ == "phone" and not fields[name_].validate:
+            columns[name_], problem = std.free_phone(get(name_))
         elif not fields[name_].validate:
             columns[name_], problem = std.ascii_upper(get(name_)), pa.array([False] * n)
         else:

@@ -194,6 +194,15 @@ def free_postcode(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     return ascii_upper(arr), pa.array([False] * len(arr))
 
 
+def free_phone(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Phone numbers with UK validation turned off: digits and a leading '+' only, so
+    '+49 176 948-7785' and '+491769487785' agree; nothing is rejected."""
+    digits = pc.replace_substring_regex(arr, r"[^0-9]", "")
+    international = pc.starts_with(pc.utf8_trim_whitespace(arr), "+")
+    kept = pc.if_else(pc.and_(international, pc.not_equal(digits, "")), pc.binary_join_element_wise("+", digits, ""), digits)
+    return _blank_to_null(kept), pa.array([False] * len(arr))
+
+
 def postcode_parts(postcode: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(sector, district) of normalised UK postcodes: 'B12 9QT' -> ('B12 9', 'B12')."""
     uk_shaped = pc.match_substring_regex(postcode, r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")
