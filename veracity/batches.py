@@ -43,6 +43,16 @@ def record_processed(lake: Lake, batch: Batch, entry: dict) -> None:
     lake.write_json(entry, "state", "batches", batch.source, f"{batch.batch_id}.json")
 
 
+def processed_keys(lake: Lake) -> list[str]:
+    """'source/batch_id' of every batch in the ledger, from the ledger's file names."""
+    return sorted(
+        f"{s}/{f.removesuffix('.json')}"
+        for s in lake.list_dirs("state", "batches")
+        for f in lake.list_files("state", "batches", s)
+        if f.endswith(".json")
+    )
+
+
 def ledger(lake: Lake) -> list[dict]:
     return [
         lake.read_json("state", "batches", s, f)

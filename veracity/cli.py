@@ -69,20 +69,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     from veracity.pipeline import run
 
     lake = Lake.open(args.lake)
-    summary = run(lake, args.sources, progress=_progress)
+    summary = run(lake, args.sources, progress=_progress, full=args.full)
     if summary is None:
         _progress("no new batches in landing; the published snapshot is unchanged")
         return 0
     t = summary.totals
+    scope = (f"{summary.records_scored:,} changed records scored, {summary.persons_affected:,} earlier persons re-resolved"
+             if summary.mode == "incremental" else "every record scored")
     out.print(
-        f"run {summary.run_id}: {t.records_in:,} records in, {t.records_clean:,} clean, "
+        f"run {summary.run_id} ({summary.mode}): {t.records_in:,} records in, {t.records_clean:,} clean, "
         f"{t.records_quarantined:,} quarantined; {summary.records_resolved:,} records -> "
-        f"{summary.persons:,} persons"
+        f"{summary.persons:,} persons ({scope})"
     )
+    if summary.consistency:
+        c = summary.consistency
+        out.print(f"consistency with the previous snapshot: pairwise agreement {c.pairwise_agreement:.4f} "
+                  f"over {c.records_compared:,} records; {c.persons_differing:,} persons differ")
     if t.deletions:
         console.print(f"applied {t.deletions:,} deletions: the records are gone from the new snapshot")
     for problem in t.rejected_batches:
         console.print(f"[yellow]batch rejected[/yellow] {problem}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from veracity.snapshots import runs
+
+    listed = runs(Lake.open(args.lake))
+    if not listed:
+        raise VeracityError(f"no published snapshot in {Lake.open(args.lake).display('curated')}")
+    table = RichTable("current", "published_at", "model", "records in", "persons", "comparisons", "links", "review")
+    table.add_column("run_id", no_wrap=True)
+    for r in listed:
+        table.add_row("*" if r["current"] else "", (r["published_at"] or "")[:19], r["model_version"] or "",
+                      *(f"{r[k]:,}" if r.get(k) is not None else "" for k in ("records_in", "persons", "comparisons", "links", "review_queue")),
+                      r["run_id"])
+    out.print(table)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from veracity.snapshots import current_run_id, rollback
+
+    lake = Lake.open(args.lake)
+    before = current_run_id(lake)
+    rollback(lake, args.to)
+    _progress(f"snapshot {args.to} is current (was {before}); the next run applies any batch it does not hold")
     return 0
 
 
@@ -222,7 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="scrub, match and publish every batch in landing not yet processed")
     p.add_argument("--lake", required=True, help=lake_help)
     p.add_argument("--sources", default=None, help="directory of source configs (default: the repo's sources/)")
+    p.add_argument("--full", action="store_true",
+                   help="re-resolve every current record, not only the changes, and report agreement with the last snapshot")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("runs", help="the kept snapshots, newest last, with each run's figures")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("rollback", help="make an earlier snapshot current")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--to", required=True, metavar="RUN_ID", help="a run id listed by 'veracity runs'")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("sql", help="run Athena-dialect SQL over the published snapshot")
     p.add_argument("--lake", required=True, help=lake_help)

@@ -19,13 +19,16 @@ import pyarrow.compute as pc
 
 from veracity import batches as batch_ledger
 from veracity import review
+from veracity.consistency import Consistency, compare_partitions
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
+from veracity.matching.incremental import resolve_increment
 from veracity.matching.resolve import Resolution, connect, resolve, train
 from veracity.schema import (
     CLEAN_PERSON,
     CLUSTER_SIZES,
+    CURATED_TABLES,
     DELETIONS,
     MATCH_PAIRS,
     PERSON_ID_HISTORY,
@@ -63,6 +66,10 @@ class RunSummary:
     model_version: str | None = None
     id_changes: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    mode: str = "full"  # or "incremental": only the changes scored, only the persons they touch rebuilt
+    records_scored: int = 0
+    persons_affected: int | None = None  # incremental runs: earlier persons re-clustered
+    consistency: Consistency | None = None  # full runs over a snapshot: agreement with it
 
     @property
     def totals(self) -> ScrubStats:
@@ -152,12 +159,15 @@ def _previous(lake: Lake) -> tuple[pa.Table, pa.Table]:
 
 
 def _inputs_changed(lake: Lake, decision_log: pa.Table) -> bool:
-    """Whether, with no new batches, the last snapshot is still out of date: reviewers
-    decided since, or another model has been trained."""
+    """Whether, with no new batches, the last snapshot is still out of date: batches
+    scrubbed that it does not hold (a run stopped before publishing), reviewers decided
+    since, or another model has been trained."""
     run_id = current_run_id(lake)
     if run_id is None:
-        return False
+        return bool(batch_ledger.processed_keys(lake))
     snapshot = read_snapshot(lake, run_id)
+    if "batches" in snapshot and set(batch_ledger.processed_keys(lake)) - set(snapshot["batches"]):
+        return True
     saved = model_store.current(lake)
     retrained = saved is not None and snapshot.get("model_version") not in (None, saved.version)
     return retrained or decision_log.num_rows != snapshot.get("decisions", 0)
@@ -177,8 +187,13 @@ def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int =
     return saved
 
 
-def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda _m: None, seed: int = 42) -> RunSummary | None:
-    """Process every new batch and publish a snapshot. None when there was nothing new."""
+def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda _m: None, seed: int = 42,
+        full: bool = False) -> RunSummary | None:
+    """Process every new batch and publish a snapshot. None when there was nothing new.
+
+    With a published snapshot made by the current model, only the changes are resolved
+    (``matching.incremental``); ``full`` re-resolves every current record and reports
+    how far the result agrees with the snapshot."""
     sources = load_sources(sources_dir)
     started = datetime.now(UTC)
     run_id = new_run_id(started)
@@ -195,47 +210,147 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
     lap("scrub")
     decision_log = review.all_decisions(lake)
     decisions = review.current_decisions(lake)
-    if not per_source and not _inputs_changed(lake, decision_log):
+    if not per_source and not full and not _inputs_changed(lake, decision_log):
         return None
 
     with tempfile.TemporaryDirectory(prefix="veracity-") as scratch:
         summary = _resolve_and_publish(lake, sources, run_id, started, per_source, decisions, decision_log,
-                                       scratch, progress, lap, seed)
+                                       scratch, progress, lap, seed, full)
     lap("publish")
     summary.stage_seconds = seconds
     progress(f"published snapshot {run_id} (seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + ")")
     return summary
 
 
+@dataclass
+class PreviousState:
+    """What the last snapshot resolved: an incremental run starts from it."""
+
+    run_id: str
+    model_version: str | None
+    records: pa.Table  # clean_person as resolved
+    xref_ids: pa.Table  # unique_id, person_id
+    pairs: str | pa.Table  # match_pairs: a local Parquet path, or the table
+    history: pa.Table
+    decision_log: pa.Table
+    tables: dict[str, pa.Table]  # person, person_xref, person_alias, person_address, review_queue
+
+    @classmethod
+    def read(cls, lake: Lake, run_id: str, scratch: str) -> PreviousState:
+        snapshot = read_snapshot(lake, run_id)
+        base = ("curated", "snapshots", run_id)
+
+        def table(name: str) -> pa.Table:
+            schema = CURATED_TABLES[name].arrow_schema
+            return lake.read_table(*base, f"{name}.parquet").cast(schema) if lake.exists(*base, f"{name}.parquet") else schema.empty_table()
+
+        xref = table("person_xref")
+        unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
+        pairs: str | pa.Table = lake.path(*base, "match_pairs.parquet") if lake.is_local else table("match_pairs")
+        if isinstance(pairs, str) and not lake.exists(*base, "match_pairs.parquet"):
+            pairs = MATCH_PAIRS.empty()
+        return cls(
+            run_id=run_id, model_version=snapshot.get("model_version"), records=table("clean_person"),
+            xref_ids=pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")}), pairs=pairs,
+            history=table("person_id_history"), decision_log=table("clerical_decisions"),
+            tables={name: table(name) for name in ("person", "person_xref", "person_alias", "person_address", "review_queue")},
+        )
+
+
+def _new_decisions(decision_log: pa.Table, previous_log: pa.Table) -> pa.Table:
+    """Decisions imported since the last snapshot."""
+    con = duckdb.connect()
+    con.register("log", decision_log)
+    con.register("previous_log", previous_log.cast(decision_log.schema))
+    return con.sql("SELECT * FROM log EXCEPT SELECT * FROM previous_log").to_arrow_table()
+
+
+def _untouched(con: duckdb.DuckDBPyConnection, previous: pa.Table, name: str, affected: pa.Table, decisions: pa.Table,
+               rebuilt: pa.Table) -> pa.Table:
+    """The previous snapshot's rows of ``name`` for persons the run did not touch, with
+    the ``rebuilt`` rows of those it did. A review-queue pair a reviewer has decided
+    since leaves the queue."""
+    con.register("previous_rows", previous)
+    con.register("affected_persons", affected)
+    con.register("decided", decisions)
+    if name == "review_queue":
+        kept = con.sql("""
+            SELECT p.* FROM previous_rows p
+            WHERE p.person_id_l NOT IN (SELECT person_id FROM affected_persons)
+              AND p.person_id_r NOT IN (SELECT person_id FROM affected_persons)
+              AND NOT EXISTS (SELECT 1 FROM decided d WHERE d.unique_id_l = p.unique_id_l AND d.unique_id_r = p.unique_id_r)
+        """)
+    else:
+        kept = con.sql("SELECT * FROM previous_rows ANTI JOIN affected_persons USING (person_id)")
+    schema = CURATED_TABLES[name].arrow_schema
+    return pa.concat_tables([kept.to_arrow_table().cast(schema), rebuilt.cast(schema)])
+
+
 def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: str, started: datetime,
                          per_source: dict[str, ScrubStats], decisions: pa.Table, decision_log: pa.Table, scratch: str,
-                         progress: Progress, lap: Callable[[str], None], seed: int) -> RunSummary:
+                         progress: Progress, lap: Callable[[str], None], seed: int, full: bool) -> RunSummary:
     con = connect(scratch)
     records = current_records(con, lake)
     lap("read")
-    progress(f"matching {records.num_rows:,} current clean records")
     model_version = None
-    if records.num_rows >= 2:
-        trained = trained_model(lake, records, progress, seed=seed, scratch=scratch)
+    previous_run = current_run_id(lake)
+    trained = trained_model(lake, records, progress, seed=seed, scratch=scratch) if records.num_rows >= 2 else None
+    if trained is not None:
         model_version = trained.version
         lap("train")
-        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
-    else:
-        resolution = Resolution(
-            pairs_file=None, pairs=0, comparisons=0, links=0,
-            clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
-            strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
-            review_candidates=MATCH_PAIRS.empty(),
-        )
-    lap("match")
-    previous, history = _previous(lake)
-    ids, events = identity.assign(resolution.clusters, previous, history, run_id)
+    previous = PreviousState.read(lake, previous_run, scratch) if previous_run else None
+    incremental = (not full and trained is not None and previous is not None
+                   and previous.model_version == trained.version and previous.records.num_rows > 0)
     trust = {name: config.trust for name, config in sources.items()}
-    person, xref, aliases, addresses = golden.build(
-        con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
-    )
-    xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    if incremental:
+        progress(f"resolving the changes to {records.num_rows:,} current clean records against snapshot {previous_run}")
+        new_decisions = _new_decisions(decision_log, previous.decision_log)
+        increment = resolve_increment(connect(scratch), records, previous.records, previous.xref_ids, previous.pairs,
+                                      trained.model_json, decisions, new_decisions, scratch, progress)
+        resolution = increment.resolution
+        lap("match")
+        con.register("affected_persons", increment.affected_persons)
+        con.register("nodes", increment.nodes)
+        con.register("previous_xref_ids", previous.xref_ids)
+        was = con.sql("SELECT x.* FROM previous_xref_ids x SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
+        ids, events = identity.assign(resolution.clusters, was, previous.history, run_id)
+        con.register("all_records", records)
+        touched = con.sql("SELECT r.* FROM all_records r SEMI JOIN nodes USING (unique_id)").to_arrow_table()
+        person, xref, aliases, addresses = golden.build(
+            con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+        )
+        xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
+        queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+        person, xref, aliases, addresses, queue = (
+            _untouched(con, previous.tables[name], name, increment.affected_persons, decisions, table)
+            for name, table in (("person", person), ("person_xref", xref), ("person_alias", aliases),
+                                ("person_address", addresses), ("review_queue", queue))
+        )
+        scored, affected = increment.scored, increment.affected_persons.num_rows
+    else:
+        if trained is not None:
+            resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
+        else:
+            resolution = Resolution(
+                pairs_file=None, pairs=0, comparisons=0, links=0,
+                clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
+                strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
+                review_candidates=MATCH_PAIRS.empty(),
+            )
+        lap("match")
+        was, history = _previous(lake)
+        ids, events = identity.assign(resolution.clusters, was, history, run_id)
+        person, xref, aliases, addresses = golden.build(
+            con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+        )
+        xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
+        queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+        scored, affected = records.num_rows, None
+    consistency = None
+    if full and previous is not None:
+        consistency = compare_partitions(con, previous.xref_ids, xref_ids)
+        progress(f"consistency with snapshot {previous_run}: pairwise agreement {consistency.pairwise_agreement:.4f}, "
+                 f"{consistency.persons_differing:,} persons differ")
     con.register("person_table", person)
     sizes = con.sql(
         f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
@@ -244,12 +359,13 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
     lap("golden")
     changes = {e: sum(1 for x in events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
     progress(f"resolved {records.num_rows:,} records into {person.num_rows:,} persons "
-             f"({resolution.comparisons:,} comparisons, {resolution.links:,} links, {queue.num_rows:,} pairs for review; "
-             + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
+             f"({scored:,} records scored, {resolution.comparisons:,} comparisons, {resolution.links:,} links, "
+             f"{queue.num_rows:,} pairs for review; " + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
 
     summary = RunSummary(run_id, started, datetime.now(UTC), per_source, person.num_rows, records.num_rows, resolution.pairs,
                          comparisons=resolution.comparisons, links=resolution.links, review_queue=queue.num_rows,
-                         model_version=model_version, id_changes=changes)
+                         model_version=model_version, id_changes=changes, mode="incremental" if incremental else "full",
+                         records_scored=scored, persons_affected=affected, consistency=consistency)
     publish_snapshot(
         lake, run_id,
         tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
@@ -257,6 +373,7 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
                 "clerical_decisions": decision_log, "clean_person": records, "cluster_sizes": sizes},
         appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
         model_version=model_version, decisions=decision_log.num_rows,
+        batches=batch_ledger.processed_keys(lake),
     )
     return summary
 
@@ -275,6 +392,10 @@ def run_stats_rows(summary: RunSummary) -> pa.Table:
                 "links": summary.links if source == "*" else None,
                 "review_queue": summary.review_queue if source == "*" else None,
                 "model_version": summary.model_version if source == "*" else None,
+                "mode": summary.mode if source == "*" else None,
+                "records_scored": summary.records_scored if source == "*" else None,
+                "persons_affected": summary.persons_affected if source == "*" else None,
+                "pairwise_agreement": summary.consistency.pairwise_agreement if source == "*" and summary.consistency else None,
             }
         )
     return pa.Table.from_pylist(rows, schema=RUN_STATS.arrow_schema)

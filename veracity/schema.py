@@ -264,6 +264,11 @@ RUN_STATS = Table(
         Column("links", pa.int64(), "Pairs linked (totals row only)"),
         Column("review_queue", pa.int64(), "Pairs queued for clerical review (totals row only)"),
         Column("model_version", STR, "Trained model used (totals row only)"),
+        Column("mode", STR, "'full' (every record scored) or 'incremental' (only the changes; totals row only)"),
+        Column("records_scored", pa.int64(), "Records scored this run (totals row only)"),
+        Column("persons_affected", pa.int64(), "Incremental runs: earlier persons re-clustered (totals row only)"),
+        Column("pairwise_agreement", pa.float64(),
+               "Full runs over a snapshot: record pairs both put in one person over pairs either does (totals row only)"),
     ),
 )
 

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 import sqlglot
-from sqlglot import exp
 from splink import SettingsCreator, block_on
+from sqlglot import exp
 
 from veracity.errors import ModelMismatchError
 

@@ -236,11 +236,18 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
         con.execute(f"INSERT INTO veracity_links {links}")
         predictions.drop_table_from_database_and_remove_from_cache()
         progress(f"scored slice {chunk} of {chunks} ({represented:,} records stand for the rest)")
+    con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
+    return cluster_scored(con, db_api, decisions, out_dir, comparisons, progress)
+
+
+def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions: pa.Table, out_dir: str, comparisons: int,
+                   progress: Callable[[str], None] = lambda _m: None) -> Resolution:
+    """Cluster ``veracity_nodes`` (unique_id) by ``veracity_links`` (links between
+    nodes only), apply the constraints, and find the review candidates among
+    ``veracity_pairs``, which are written to ``out_dir``/match_pairs.parquet."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
-
     progress("wrote the scored pairs")
-    con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
     clusters = cluster_pairwise_predictions_at_threshold(
         "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
