@@ -14,6 +14,7 @@ the unit tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -43,10 +44,8 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for process in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker that has just exited
                     total += process.memory_info().rss
-                except psutil.Error:  # a worker that has just exited
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self._interval)
 
@@ -81,15 +80,16 @@ def main() -> None:
         }
         result = evaluate(lake)
     stages = summary.stage_seconds
+    records = summary.totals.records_in
     figures = {
         "people": args.people,
         "seed": args.seed,
-        "records": summary.totals.records_in,
+        "records": records,
         "generate_seconds": round(t1 - t0, 1),
         "pipeline_seconds": round(t2 - t1, 1),
-        "pipeline_records_per_second": round(generated.records / (t2 - t1)),
+        "pipeline_records_per_second": round(records / (t2 - t1)),
         "stage_seconds": stages,
-        "stage_records_per_second": {k: round(generated.records / v) for k, v in stages.items() if v},
+        "stage_records_per_second": {k: round(records / v) for k, v in stages.items() if v},
         "comparisons": summary.comparisons,
         "comparisons_per_record": round(summary.comparisons / summary.records_resolved, 1),
         "links": summary.links,

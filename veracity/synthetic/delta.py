@@ -72,7 +72,8 @@ def _earlier_changes(lake: Lake, batches: list[str]) -> set[tuple[str, str]]:
     return changed
 
 
-def generate_delta(lake: Lake, batch: int) -> DeltaSummary:
+def generate_delta(lake: Lake, batch: int, load: float = 1.0) -> DeltaSummary:
+    """Follow-on batch ``batch`` (1, 2, ...); ``load`` scales every share of change (1: the usual four-hourly load)."""
     population = _population(lake)
     seed, people = population["seed"], population["people"]
     batches: list[str] = population["batches"]
@@ -94,7 +95,7 @@ def generate_delta(lake: Lake, batch: int) -> DeltaSummary:
                       "record_date": record.record_date, "errors": ";".join(errors) or None, "fault": None, "op": op})
 
     # Newcomers: a small block of new people with one to three records each.
-    new_count = max(1, round(people * NEW_PEOPLE_SHARE))
+    new_count = max(1, round(people * NEW_PEOPLE_SHARE * load))
     newcomers, written, _ = block_records(seed, DELTA_BLOCK_BASE + batch, min(new_count, BLOCK_SIZE), window=window, max_records=3)
     for system in SYSTEMS:
         rows[system.name] += written.rows[system.name]
@@ -114,7 +115,7 @@ def generate_delta(lake: Lake, batch: int) -> DeltaSummary:
         block_people, delivered_records, _ = block_records(seed, block, size)
         known = {p.person_id: p for p in block_people}
         for j, person in enumerate(block_people):
-            if rng.random() < KNOWN_PEOPLE_SHARE * scale:
+            if rng.random() < KNOWN_PEOPLE_SHARE * scale * load:
                 system = pick_system(rng)
                 record, errors = models[system.name].draft(rng, person, random_day(rng, *window))
                 if system.events:
@@ -124,7 +125,7 @@ def generate_delta(lake: Lake, batch: int) -> DeltaSummary:
             key = (r["source_system"], r["source_record_id"])
             if r["fault"] or key in changed:
                 continue
-            roll = rng.random() / scale
+            roll = rng.random() / (scale * load)
             if roll < DELETE_SHARE:
                 deletions[r["source_system"]].append(r["source_record_id"])
                 truth.append({**r, "op": "delete"})
