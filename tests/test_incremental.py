@@ -39,7 +39,7 @@ def _partition(xref: dict) -> set[frozenset]:
 def _state(lake: Lake) -> dict:
     """What a run leaves: the records, who they resolved to, the golden records."""
     clean = query(lake, "SELECT unique_id, batch_id FROM clean_person ORDER BY unique_id").to_pylist()
-    person = query(lake, "SELECT * EXCLUDE (provenance) FROM person ORDER BY person_id").to_pylist()
+    person = query(lake, "SELECT * FROM person ORDER BY person_id").to_pylist()
     return {"clean": clean, "xref": _xref(lake), "person": person}
 
 
@@ -234,3 +234,21 @@ def test_only_the_newest_snapshots_are_kept(lakes, tmp_path):
     assert snapshots.published(lake) == runs[1:]
     with pytest.raises(LakeError, match="at least the current"):
         snapshots.prune(lake, 0)
+
+
+def test_records_scored_through_an_identical_record_say_so_and_are_rescored_when_it_changes(lakes):
+    base, after, delta, _first, second = lakes
+    rows = query(base, "SELECT source_system || ':' || source_record_id AS unique_id, represented_by FROM person_xref").to_pylist()
+    represented = {r["unique_id"]: r["represented_by"] for r in rows if r["represented_by"]}
+    assert len(represented) > len(rows) // 10
+    assert not set(represented.values()) & set(represented)  # a representative stands for itself
+    pairs = {(r["unique_id_l"], r["unique_id_r"])
+             for r in query(base, "SELECT unique_id_l, unique_id_r FROM match_pairs").to_pylist()}
+    assert all((by, uid) in pairs for uid, by in represented.items())
+    # The delta replaced or deleted some representatives: the records they stood for were scored afresh.
+    changed = {f"{r['source_system']}:{r['source_record_id']}" for r in _truth(after, delta.batch_id) if r["op"] != "insert"}
+    orphaned = {uid for uid, by in represented.items() if by in changed and uid not in changed}
+    assert orphaned
+    now = {r["unique_id"]: r["represented_by"] for r in query(
+        after, "SELECT source_system || ':' || source_record_id AS unique_id, represented_by FROM person_xref").to_pylist()}
+    assert all(now[uid] is None for uid in orphaned)

@@ -229,11 +229,12 @@ class PreviousState:
     run_id: str
     model_version: str | None
     records: pa.Table  # clean_person as resolved
-    xref_ids: pa.Table  # unique_id, person_id
+    xref_ids: pa.Table  # unique_id, person_id, represented_by
     pairs: str | pa.Table  # match_pairs: a local Parquet path, or the table
     history: pa.Table
     decision_log: pa.Table
     tables: dict[str, pa.Table]  # person, person_xref, person_alias, person_address, review_queue
+    missing_columns: list[str]  # written before these columns existed: not a base for an incremental run
 
     @classmethod
     def read(cls, lake: Lake, run_id: str, scratch: str) -> PreviousState:
@@ -242,18 +243,29 @@ class PreviousState:
 
         def table(name: str) -> pa.Table:
             schema = CURATED_TABLES[name].arrow_schema
-            return lake.read_table(*base, f"{name}.parquet").cast(schema) if lake.exists(*base, f"{name}.parquet") else schema.empty_table()
+            if not lake.exists(*base, f"{name}.parquet"):
+                return schema.empty_table()
+            found = lake.read_table(*base, f"{name}.parquet")
+            for column in schema:  # a column added since the snapshot was written reads as null
+                if column.name not in found.column_names:
+                    found = found.append_column(column.name, pa.nulls(found.num_rows, column.type))
+                    missing.append(f"{name}.{column.name}")
+            return found.select(schema.names).cast(schema)
+
+        missing: list[str] = []
 
         xref = table("person_xref")
         unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
         pairs: str | pa.Table = lake.path(*base, "match_pairs.parquet") if lake.is_local else table("match_pairs")
         if isinstance(pairs, str) and not lake.exists(*base, "match_pairs.parquet"):
             pairs = MATCH_PAIRS.empty()
+        tables = {name: table(name) for name in ("person", "person_xref", "person_alias", "person_address", "review_queue")}
         return cls(
             run_id=run_id, model_version=snapshot.get("model_version"), records=table("clean_person"),
-            xref_ids=pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")}), pairs=pairs,
+            xref_ids=pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id"),
+                               "represented_by": xref.column("represented_by")}), pairs=pairs,
             history=table("person_id_history"), decision_log=table("clerical_decisions"),
-            tables={name: table(name) for name in ("person", "person_xref", "person_alias", "person_address", "review_queue")},
+            tables=tables, missing_columns=missing,
         )
 
 
@@ -299,7 +311,7 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         model_version = trained.version
         lap("train")
     previous = PreviousState.read(lake, previous_run, scratch) if previous_run else None
-    incremental = (not full and trained is not None and previous is not None
+    incremental = (not full and trained is not None and previous is not None and not previous.missing_columns
                    and previous.model_version == trained.version and previous.records.num_rows > 0)
     trust = {name: config.trust for name, config in sources.items()}
     if incremental:
@@ -312,12 +324,13 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         con.register("affected_persons", increment.affected_persons)
         con.register("nodes", increment.nodes)
         con.register("previous_xref_ids", previous.xref_ids)
-        was = con.sql("SELECT x.* FROM previous_xref_ids x SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
+        was = con.sql("SELECT x.unique_id, x.person_id FROM previous_xref_ids x SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
         ids, events = identity.assign(resolution.clusters, was, previous.history, run_id)
         con.register("all_records", records)
         touched = con.sql("SELECT r.* FROM all_records r SEMI JOIN nodes USING (unique_id)").to_arrow_table()
         person, xref, aliases, addresses = golden.build(
-            con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+            con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
+            resolution.representation,
         )
         xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
         queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
@@ -341,7 +354,8 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         was, history = _previous(lake)
         ids, events = identity.assign(resolution.clusters, was, history, run_id)
         person, xref, aliases, addresses = golden.build(
-            con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD
+            con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
+            resolution.representation,
         )
         xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
         queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)

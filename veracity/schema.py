@@ -231,6 +231,9 @@ PERSON_XREF = Table(
         Column("source_record_id", STR, "Source record id"),
         Column("person_id", STR, "Person the record resolved to"),
         Column("match_probability", pa.float64(), "Strongest link into its person; 1 for singletons"),
+        Column("represented_by", STR,
+               "unique_id of an identical record (equal in every compared field) that stood for this one in scoring; "
+               "their pair in match_pairs carries the score. Null when the record was scored itself"),
     ),
 )
 

@@ -20,6 +20,8 @@ import pyarrow as pa
 
 from veracity.schema import PERSON, PERSON_ADDRESS, PERSON_ALIAS, PERSON_XREF
 
+REPRESENTATION = pa.schema([("unique_id", pa.string()), ("represented_by", pa.string())])
+
 FIELD_RULES: dict[str, str] = {
     "first_name": "frequency",
     "last_name": "frequency",
@@ -48,14 +50,17 @@ def _key(position: int) -> str:
 
 
 def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table, ids: pa.Table, strongest_link: pa.Table,
-          trust: dict[str, int], default_trust: int, link_threshold: float) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+          trust: dict[str, int], default_trust: int, link_threshold: float,
+          representation: pa.Table | None = None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     """(person, person_xref, person_alias, person_address) from the clean records,
-    their clusters, the clusters' person ids and each linked record's strongest link
-    (unique_id, match_probability)."""
+    their clusters, the clusters' person ids, each linked record's strongest link
+    (unique_id, match_probability) and, for records another stood for in scoring,
+    ``representation`` (unique_id, represented_by)."""
     con.register("records", records)
     con.register("clusters", clusters)
     con.register("person_ids", ids)
     con.register("strongest", strongest_link)
+    con.register("representation", representation if representation is not None else REPRESENTATION.empty_table())
     con.register("source_trust", pa.table({"source_system": list(trust), "trust": list(trust.values())}))
     con.register("field_rules", pa.table({"field": list(FIELD_RULES), "rule": list(FIELD_RULES.values())}))
     con.execute(
@@ -70,8 +75,10 @@ def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table,
         f"""
         WITH sizes AS (SELECT person_id, count(*) AS n FROM resolved GROUP BY person_id)
         SELECT r.source_system, r.source_record_id, r.person_id,
-               CASE WHEN s.n = 1 THEN 1.0 ELSE coalesce(l.match_probability, {link_threshold}) END AS match_probability
+               CASE WHEN s.n = 1 THEN 1.0 ELSE coalesce(l.match_probability, {link_threshold}) END AS match_probability,
+               rep.represented_by
         FROM resolved r JOIN sizes s USING (person_id) LEFT JOIN strongest l USING (unique_id)
+        LEFT JOIN representation rep USING (unique_id)
         ORDER BY r.source_system, r.source_record_id
         """
     ).to_arrow_table().cast(PERSON_XREF.arrow_schema)
@@ -112,15 +119,16 @@ def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table,
         f"""
         WITH picked AS (
             SELECT person_id, {picks},
-                   json_group_object(field, json_object('source_system', source_system,
-                                     'source_record_id', source_record_id, 'rule', rule)) AS provenance
+                   -- keys in a fixed order: the same data gives the same text
+                   '{{' || string_agg(to_json(field) || ':' || json_object('source_system', source_system,
+                                     'source_record_id', source_record_id, 'rule', rule), ',' ORDER BY field) || '}}' AS provenance
             FROM chosen GROUP BY person_id
         ), per_system AS (
             SELECT person_id, source_system, count(*) AS n FROM resolved GROUP BY ALL
         ), totals AS (
             SELECT person_id, sum(n) AS record_count,
                    string_agg(source_system, ';' ORDER BY source_system) AS source_systems,
-                   CAST(json_group_object(source_system, n) AS VARCHAR) AS records_by_system
+                   '{{' || string_agg(to_json(source_system) || ':' || n, ',' ORDER BY source_system) || '}}' AS records_by_system
             FROM per_system GROUP BY person_id
         ), seen AS (
             SELECT person_id, min(extracted_at) AS first_seen, max(extracted_at) AS last_seen FROM resolved GROUP BY person_id

@@ -4,11 +4,11 @@ The last snapshot holds the records it resolved (``clean_person``), their person
 (``person_xref``) and every scored pair (``match_pairs``). A run then:
 
 1. finds the records to score: new records and new versions of known ones, and the
-   known records that had a pair with a version now gone (a deleted or replaced
-   record may have stood for identical records in scoring: they are scored afresh);
-2. scores them against each other and against every other current record, with the
-   saved model (Splink's ``predict_within`` and ``predict_between``), and keeps the
-   earlier pairs between records that are unchanged;
+   known records a gone or rescored record stood for in scoring (``represented_by``);
+2. scores them against each other and against the other current records (less those
+   an identical record still stands for), with the saved model (Splink's
+   ``predict_within`` and ``predict_between``), and keeps the earlier pairs between
+   records that are unchanged;
 3. re-clusters only the affected persons: those holding a record scored now, a record
    gone, a record a new link reaches, or a record a reviewer has decided on since;
    closed over the kept links, so no link crosses from an affected person to an
@@ -89,6 +89,13 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previou
     con.execute(f"DELETE FROM veracity_to_score WHERE unique_id NOT IN (SELECT unique_id FROM {RECORDS_TABLE})")
     con.execute(f"CREATE TABLE veracity_new_records AS SELECT r.* FROM {RECORDS_TABLE} r SEMI JOIN veracity_to_score USING (unique_id)")
     con.execute(f"CREATE TABLE veracity_known_records AS SELECT r.* FROM {RECORDS_TABLE} r ANTI JOIN veracity_to_score USING (unique_id)")
+    # Known records another stood for in scoring still are: only the others are scored against.
+    con.execute(f"""
+        CREATE TABLE veracity_representation AS
+        SELECT x.unique_id, x.represented_by FROM {PREVIOUS_XREF} x SEMI JOIN veracity_known_records k USING (unique_id)
+        WHERE x.represented_by IS NOT NULL
+    """)
+    con.execute("CREATE TABLE veracity_known_scored AS SELECT * FROM veracity_known_records ANTI JOIN veracity_representation USING (unique_id)")
     scored, gone = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_new_records", "veracity_gone"))
     progress(f"scoring {scored:,} new or changed records against the known ones ({gone:,} earlier versions gone)")
 
@@ -99,16 +106,20 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previou
         SEMI JOIN veracity_known_records l ON l.unique_id = k.unique_id_l
         SEMI JOIN veracity_known_records r ON r.unique_id = k.unique_id_r
     """)
-    con.execute(f"CREATE TABLE veracity_links AS {links_sql('veracity_pairs', RECORDS_TABLE, DECISIONS_TABLE)}")
+    con.execute("CREATE TABLE veracity_kept_pairs AS SELECT * FROM veracity_pairs")
+    # Links: every reviewer's must-link now, the new pairs' links as they are scored, and
+    # the kept pairs' links once the affected records are known (only theirs are needed).
+    con.execute(f"CREATE TABLE veracity_links AS {links_sql('(SELECT * FROM veracity_pairs LIMIT 0)', RECORDS_TABLE, DECISIONS_TABLE)}")
     comparisons = 0
     if scored:
         for name in (c.name.strip('"') for c in linker._settings_obj._term_frequency_columns):
             linker.table_management.compute_tf_table(name)
         new = db_api.register("veracity_new_records")
-        known = db_api.register("veracity_known_records")
-        for predict in (lambda: linker.inference.predict_within(new, warning_mode="never"),
-                        lambda: linker.inference.predict_between(new, known, warning_mode="never")):
+        known = db_api.register("veracity_known_scored")
+        for against, predict in (("each other", lambda: linker.inference.predict_within(new, warning_mode="never")),
+                                 ("the known records", lambda: linker.inference.predict_between(new, known, warning_mode="never"))):
             predictions = predict()  # every blocked pair, scored: counted, then kept above the floor
+            progress(f"scored the new records against {against}")
             comparisons += con.execute(f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
             # predict_between puts the new record on the left: order each pair's ids as every pair is.
             columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
@@ -122,11 +133,14 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previou
 
     _affected(con)
     con.execute("CREATE VIEW veracity_nodes AS SELECT unique_id FROM veracity_affected_records")
+    among_nodes = """(SELECT k.* FROM veracity_kept_pairs k
+                      SEMI JOIN veracity_affected_records l ON l.unique_id = k.unique_id_l
+                      SEMI JOIN veracity_affected_records r ON r.unique_id = k.unique_id_r)"""
+    con.execute(f"INSERT INTO veracity_links {links_sql(among_nodes, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
     # Only links within the affected records are clustered (the closure leaves none leaving them).
     con.execute("""
-        CREATE TABLE veracity_all_links AS SELECT * FROM veracity_links;
         DELETE FROM veracity_links WHERE unique_id_l NOT IN (SELECT unique_id FROM veracity_affected_records)
-                                      OR unique_id_r NOT IN (SELECT unique_id FROM veracity_affected_records);
+                                      OR unique_id_r NOT IN (SELECT unique_id FROM veracity_affected_records)
     """)
     resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress)
     return Increment(
@@ -138,27 +152,14 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previou
 
 
 def _add_represented(con: duckdb.DuckDBPyConnection) -> None:
-    """Add to ``veracity_to_score`` the unchanged records that have no pairs of their own
-    once the gone versions' and the rescored records' pairs are dropped: those a gone or
-    rescored record stood for in scoring (identical to it; their one pair was with it)."""
-    con.execute(f"CREATE TABLE veracity_gone_versions AS SELECT p.* FROM {PREVIOUS_RECORDS} p SEMI JOIN veracity_gone USING (unique_id)")
-    frontier = model.prepare(con.sql("SELECT * FROM veracity_gone_versions").to_arrow_table())
-    same = " AND ".join(f'c."{column}" IS NOT DISTINCT FROM f."{column}"' for column in model.compared_columns())
-    while frontier.num_rows:
-        con.register("veracity_frontier", frontier)
-        con.execute(f"""
-            CREATE OR REPLACE TABLE veracity_represented AS
-            SELECT DISTINCT c.unique_id FROM (
-                SELECT k.unique_id_l AS unique_id, k.unique_id_r AS stood_for_by FROM {PREVIOUS_PAIRS} k
-                SEMI JOIN veracity_frontier f ON f.unique_id = k.unique_id_r
-                UNION ALL
-                SELECT k.unique_id_r, k.unique_id_l FROM {PREVIOUS_PAIRS} k
-                SEMI JOIN veracity_frontier f ON f.unique_id = k.unique_id_l
-            ) n JOIN {RECORDS_TABLE} c USING (unique_id) JOIN veracity_frontier f ON f.unique_id = n.stood_for_by
-            WHERE {same} AND c.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
-        """)
-        con.execute("INSERT INTO veracity_to_score SELECT unique_id FROM veracity_represented")
-        frontier = con.sql(f"SELECT c.* FROM {RECORDS_TABLE} c SEMI JOIN veracity_represented USING (unique_id)").to_arrow_table()
+    """Add to ``veracity_to_score`` the unchanged records a gone or rescored record stood
+    for in scoring (``represented_by``): their one pair was with it."""
+    con.execute(f"""
+        INSERT INTO veracity_to_score
+        SELECT x.unique_id FROM {PREVIOUS_XREF} x
+        WHERE x.represented_by IN (SELECT unique_id FROM veracity_to_score UNION SELECT unique_id FROM veracity_gone)
+        EXCEPT SELECT unique_id FROM veracity_to_score
+    """)
 
 
 def _affected(con: duckdb.DuckDBPyConnection) -> None:
@@ -166,6 +167,13 @@ def _affected(con: duckdb.DuckDBPyConnection) -> None:
     (current unique ids): the persons holding a record scored now or gone, a record a new
     link reaches or a reviewer has decided on since, widened over the links until no link
     leaves them."""
+    # The links of the kept pairs are not worked out yet: their pairs at the threshold (a
+    # superset) stand in for them, so the closure may take in a person more, never fewer.
+    con.execute(f"""
+        CREATE VIEW veracity_edges AS
+        SELECT unique_id_l, unique_id_r FROM veracity_kept_pairs WHERE match_probability >= {model.LINK_THRESHOLD}
+        UNION ALL SELECT unique_id_l, unique_id_r FROM veracity_links
+    """)
     con.execute(f"""
         CREATE TABLE veracity_seeds AS
         SELECT unique_id FROM veracity_to_score
@@ -191,10 +199,10 @@ def _affected(con: duckdb.DuckDBPyConnection) -> None:
         reached = con.execute(f"""
             INSERT INTO veracity_affected_persons
             SELECT DISTINCT x.person_id FROM (
-                SELECT k.unique_id_r AS unique_id FROM veracity_links k
+                SELECT k.unique_id_r AS unique_id FROM veracity_edges k
                 SEMI JOIN veracity_affected_records a ON a.unique_id = k.unique_id_l
                 UNION
-                SELECT k.unique_id_l FROM veracity_links k
+                SELECT k.unique_id_l FROM veracity_edges k
                 SEMI JOIN veracity_affected_records a ON a.unique_id = k.unique_id_r
             ) reached JOIN {PREVIOUS_XREF} x USING (unique_id)
             WHERE x.person_id NOT IN (SELECT person_id FROM veracity_affected_persons)

@@ -50,6 +50,8 @@ class Resolution:
     clusters: pa.Table  # unique_id -> cluster_id
     strongest_link: pa.Table  # unique_id -> match_probability of its strongest link (linked records only)
     review_candidates: pa.Table  # match_pairs rows not linked, between different clusters, not decided
+    # unique_id -> represented_by: records an identical record stood for in scoring
+    representation: pa.Table | None = None
 
 
 def person_id_for(cluster_key: str) -> str:
@@ -244,7 +246,8 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
                    progress: Callable[[str], None] = lambda _m: None) -> Resolution:
     """Cluster ``veracity_nodes`` (unique_id) by ``veracity_links`` (links between
     nodes only), apply the constraints, and find the review candidates among
-    ``veracity_pairs``, which are written to ``out_dir``/match_pairs.parquet."""
+    ``veracity_pairs``, which are written to ``out_dir``/match_pairs.parquet.
+    ``veracity_representation`` (unique_id, represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
     progress("wrote the scored pairs")
@@ -264,6 +267,7 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     return Resolution(
         pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,
         strongest_link=strongest, review_candidates=candidates,
+        representation=con.sql("SELECT unique_id, represented_by FROM veracity_representation").to_arrow_table(),
     )
 
 
@@ -343,6 +347,7 @@ def _link_identical_records(con: duckdb.DuckDBPyConnection, linker: Linker) -> i
     scored.drop_table_from_database_and_remove_from_cache()
     con.execute(f"CREATE TABLE veracity_pairs AS {collapsed_pairs_sql('veracity_collapsed', 'veracity_group_scores')}")
     con.execute("CREATE TABLE veracity_links AS SELECT unique_id_l, unique_id_r, match_probability FROM veracity_pairs")
+    con.execute("CREATE VIEW veracity_representation AS SELECT unique_id, representative AS represented_by FROM veracity_collapsed")
     con.execute(f"CREATE TABLE {REPRESENTATIVES_TABLE} AS {representatives_sql(RECORDS_TABLE, 'veracity_collapsed')}")
     groups = con.execute("SELECT count(*) FROM veracity_group_pairs").fetchall()[0][0] // 2
     for table in ("veracity_groups", "veracity_group_pairs", "veracity_group_scores"):

@@ -38,6 +38,7 @@ from sqlglot import exp
 from veracity.lake import Lake
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
+from veracity.matching.golden import REPRESENTATION
 from veracity.matching.resolve import (
     GROUP_COLUMN,
     RECORDS_TABLE,
@@ -85,6 +86,7 @@ class SparkResolution:
     strongest_link: DataFrame
     review_candidates: DataFrame
     comparisons: int
+    representation: DataFrame  # unique_id, represented_by
 
     def collect(self, out_dir: str) -> Resolution:
         """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
@@ -99,6 +101,7 @@ class SparkResolution:
             clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
             strongest_link=to_arrow(self.strongest_link, STRONGEST_SCHEMA),
             review_candidates=to_arrow(self.review_candidates, PAIRS_SCHEMA),
+            representation=to_arrow(self.representation, REPRESENTATION),
         )
 
 
@@ -302,6 +305,7 @@ def resolve_frames(
         strongest_link=spark.sql(spark_sql(strongest_link_sql(views["links"]))),
         review_candidates=spark.sql(spark_sql(review_candidates_sql(views["pairs"], views["clusters"], decisions_view))),
         comparisons=comparisons,
+        representation=identical_pairs.select(F.col("unique_id_r").alias("unique_id"), F.col("unique_id_l").alias("represented_by")),
     )
 
 
