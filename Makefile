@@ -42,6 +42,7 @@ bench: setup
 	$(PY) benchmarks/scrub_bench.py --lake $(BENCH_LAKE)
 	$(PY) benchmarks/pipeline_bench.py --people 20000 --lake $(BENCH_LAKE)/pipeline
 	$(PY) benchmarks/blocking_bench.py --lake $(BENCH_LAKE)/pipeline
+	$(PY) benchmarks/delta_bench.py --lake $(BENCH_LAKE)/pipeline --load 2
 	rm -rf $(BENCH_LAKE)
 
 clean:

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lake", default=None, help="keep the lake here (default: a temporary directory)")
+    parser.add_argument("--progress", action="store_true", help="print each step, timed, to stderr")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = args.lake or scratch
@@ -71,8 +72,12 @@ def main() -> None:
                         "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
         t1 = time.perf_counter()
         lake = Lake.open(root)
+        def progress(message: str) -> None:
+            if args.progress:
+                print(f"{time.perf_counter() - t1:8.1f}s {message}", file=sys.stderr, flush=True)
+
         with PeakMemory() as memory:
-            summary = run(lake)
+            summary = run(lake, progress=progress)
         t2 = time.perf_counter()
         rss = {
             "pipeline_total_peak": round(memory.peak / 2**20),
