@@ -62,8 +62,9 @@ def assign(clusters: pa.Table, previous: pa.Table, history: pa.Table, run_id: st
         person_of[cid] = pid
         events.append({"event": "created", "person_id": pid, "other_person_id": None, "records": len(members[cid])})
 
+    cluster_of_person = {p: c for c, p in person_of.items()}
     for old, spread in sorted(shared.items()):
-        kept_in = next((c for c, p in person_of.items() if p == old), None)
+        kept_in = cluster_of_person.get(old)
         for cid, n in sorted(spread.items(), key=lambda kv: cluster_key[kv[0]]):
             if cid == kept_in:
                 continue
