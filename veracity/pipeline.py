@@ -228,7 +228,7 @@ class PreviousState:
 
     run_id: str
     model_version: str | None
-    records: pa.Table  # clean_person as resolved
+    records: pa.Table  # the versions it resolved: clean_person's unique_id, batch_id, extracted_at
     xref_ids: pa.Table  # unique_id, person_id, represented_by
     pairs: str | pa.Table  # match_pairs: a local Parquet path, or the table
     history: pa.Table
@@ -260,8 +260,12 @@ class PreviousState:
         if isinstance(pairs, str) and not lake.exists(*base, "match_pairs.parquet"):
             pairs = MATCH_PAIRS.empty()
         tables = {name: table(name) for name in ("person", "person_xref", "person_alias", "person_address", "review_queue")}
+        # Only each record's version is needed, not the whole record: ten million of them.
+        version_schema = pa.schema([CLEAN_PERSON.arrow_schema.field(c) for c in ("unique_id", "batch_id", "extracted_at")])
+        versions = (lake.dataset(*base, "clean_person.parquet").to_table(columns=version_schema.names).cast(version_schema)
+                    if lake.exists(*base, "clean_person.parquet") else version_schema.empty_table())
         return cls(
-            run_id=run_id, model_version=snapshot.get("model_version"), records=table("clean_person"),
+            run_id=run_id, model_version=snapshot.get("model_version"), records=versions,
             xref_ids=pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id"),
                                "represented_by": xref.column("represented_by")}), pairs=pairs,
             history=table("person_id_history"), decision_log=table("clerical_decisions"),

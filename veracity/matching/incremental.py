@@ -57,8 +57,8 @@ class Increment:
 def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previous_records: pa.Table, previous_xref: pa.Table,
                       previous_pairs: str | pa.Table, trained: dict, decisions: pa.Table, new_decisions: pa.Table,
                       out_dir: str, progress: Callable[[str], None] = lambda _m: None) -> Increment:
-    """``records``: every current clean record; ``previous_records``: the clean records
-    the last snapshot resolved; ``previous_xref``: their (unique_id, person_id);
+    """``records``: every current clean record; ``previous_records``: the versions
+    (unique_id, batch_id, extracted_at) of the records the last snapshot resolved; ``previous_xref``: their (unique_id, person_id);
     ``previous_pairs``: its match_pairs (a Parquet path or a table); ``decisions``: every
     reviewer's decision in force, ``new_decisions``: those made since the last snapshot."""
     linker = linker_for(con, records, trained)
