@@ -193,10 +193,7 @@ def test_a_run_stopped_at_any_stage_reruns_to_the_same_state(lakes, tmp_path, mo
     def stop(*_args, **_kwargs):
         raise Stopped(stage)
 
-    calls = []
-
     def progress(message: str) -> None:
-        calls.append(message)
         if stage == "scrub" and message.startswith("scrubbed"):
             raise Stopped(stage)  # after the first batch of the delta is scrubbed and in the ledger
 

@@ -39,6 +39,7 @@ from veracity.snapshots import current_run_id, publish_snapshot, read_snapshot
 from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
+PERSON_XREF_IDS = pa.schema([("unique_id", pa.string()), ("person_id", pa.string()), ("represented_by", pa.string())])
 
 
 @dataclass
@@ -146,18 +147,6 @@ def current_records(con: duckdb.DuckDBPyConnection, lake: Lake) -> pa.Table:
     ).to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
 
 
-def _previous(lake: Lake) -> tuple[pa.Table, pa.Table]:
-    """The last snapshot's (unique_id, person_id) and its person_id_history."""
-    run_id = current_run_id(lake)
-    if run_id is None:
-        return pa.table({"unique_id": pa.array([], pa.string()), "person_id": pa.array([], pa.string())}), PERSON_ID_HISTORY.empty()
-    xref = lake.read_table("curated", "snapshots", run_id, "person_xref.parquet")
-    unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
-    history = (lake.read_table("curated", "snapshots", run_id, "person_id_history.parquet")
-               if lake.exists("curated", "snapshots", run_id, "person_id_history.parquet") else PERSON_ID_HISTORY.empty())
-    return pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")}), history
-
-
 def _inputs_changed(lake: Lake, decision_log: pa.Table) -> bool:
     """Whether, with no new batches, the last snapshot is still out of date: batches
     scrubbed that it does not hold (a run stopped before publishing), reviewers decided
@@ -224,53 +213,58 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
 
 @dataclass
 class PreviousState:
-    """What the last snapshot resolved: an incremental run starts from it."""
+    """What the last snapshot resolved. Who its records resolved to and the id history
+    are read at once (every run needs them); the rest only when an incremental run asks."""
 
+    lake: Lake
     run_id: str
     model_version: str | None
-    records: pa.Table  # the versions it resolved: clean_person's unique_id, batch_id, extracted_at
     xref_ids: pa.Table  # unique_id, person_id, represented_by
-    pairs: str | pa.Table  # match_pairs: a local Parquet path, or the table
     history: pa.Table
-    decision_log: pa.Table
-    tables: dict[str, pa.Table]  # person, person_xref, person_alias, person_address, review_queue
     missing_columns: list[str]  # written before these columns existed: not a base for an incremental run
 
     @classmethod
-    def read(cls, lake: Lake, run_id: str, scratch: str) -> PreviousState:
-        snapshot = read_snapshot(lake, run_id)
-        base = ("curated", "snapshots", run_id)
-
-        def table(name: str) -> pa.Table:
-            schema = CURATED_TABLES[name].arrow_schema
-            if not lake.exists(*base, f"{name}.parquet"):
-                return schema.empty_table()
-            found = lake.read_table(*base, f"{name}.parquet")
-            for column in schema:  # a column added since the snapshot was written reads as null
-                if column.name not in found.column_names:
-                    found = found.append_column(column.name, pa.nulls(found.num_rows, column.type))
-                    missing.append(f"{name}.{column.name}")
-            return found.select(schema.names).cast(schema)
-
+    def read(cls, lake: Lake, run_id: str) -> PreviousState:
         missing: list[str] = []
-
-        xref = table("person_xref")
+        state = cls(lake, run_id, read_snapshot(lake, run_id).get("model_version"), PERSON_XREF_IDS.empty_table(),
+                    PERSON_ID_HISTORY.empty(), missing)
+        xref = state.table("person_xref", missing)
         unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
-        pairs: str | pa.Table = lake.path(*base, "match_pairs.parquet") if lake.is_local else table("match_pairs")
-        if isinstance(pairs, str) and not lake.exists(*base, "match_pairs.parquet"):
-            pairs = MATCH_PAIRS.empty()
-        tables = {name: table(name) for name in ("person", "person_xref", "person_alias", "person_address", "review_queue")}
-        # Only each record's version is needed, not the whole record: ten million of them.
-        version_schema = pa.schema([CLEAN_PERSON.arrow_schema.field(c) for c in ("unique_id", "batch_id", "extracted_at")])
-        versions = (lake.dataset(*base, "clean_person.parquet").to_table(columns=version_schema.names).cast(version_schema)
-                    if lake.exists(*base, "clean_person.parquet") else version_schema.empty_table())
-        return cls(
-            run_id=run_id, model_version=snapshot.get("model_version"), records=versions,
-            xref_ids=pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id"),
-                               "represented_by": xref.column("represented_by")}), pairs=pairs,
-            history=table("person_id_history"), decision_log=table("clerical_decisions"),
-            tables=tables, missing_columns=missing,
-        )
+        state.xref_ids = pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id"),
+                                   "represented_by": xref.column("represented_by")})
+        state.history = state.table("person_id_history")
+        return state
+
+    def _parts(self, name: str) -> tuple[str, ...]:
+        return ("curated", "snapshots", self.run_id, f"{name}.parquet")
+
+    def table(self, name: str, missing: list[str] | None = None) -> pa.Table:
+        """One of its tables in today's schema; a column added since it was written
+        reads as null (and is named in ``missing``)."""
+        schema = CURATED_TABLES[name].arrow_schema
+        if not self.lake.exists(*self._parts(name)):
+            return schema.empty_table()
+        found = self.lake.read_table(*self._parts(name))
+        for column in schema:
+            if column.name not in found.column_names:
+                found = found.append_column(column.name, pa.nulls(found.num_rows, column.type))
+                if missing is not None:
+                    missing.append(f"{name}.{column.name}")
+        return found.select(schema.names).cast(schema)
+
+    def record_versions(self) -> pa.Table:
+        """unique_id, batch_id, extracted_at of the records it resolved (not the records:
+        there may be ten million)."""
+        schema = pa.schema([CLEAN_PERSON.arrow_schema.field(c) for c in ("unique_id", "batch_id", "extracted_at")])
+        if not self.lake.exists(*self._parts("clean_person")):
+            return schema.empty_table()
+        return self.lake.dataset(*self._parts("clean_person")).to_table(columns=schema.names).cast(schema)
+
+    def pairs(self) -> str | pa.Table:
+        """match_pairs: a local Parquet path, or the table."""
+        if self.lake.is_local and self.lake.exists(*self._parts("match_pairs")):
+            return self.lake.path(*self._parts("match_pairs"))
+        return self.table("match_pairs")
 
 
 def _new_decisions(decision_log: pa.Table, previous_log: pa.Table) -> pa.Table:
@@ -314,14 +308,14 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
     if trained is not None:
         model_version = trained.version
         lap("train")
-    previous = PreviousState.read(lake, previous_run, scratch) if previous_run else None
+    previous = PreviousState.read(lake, previous_run) if previous_run else None
     incremental = (not full and trained is not None and previous is not None and not previous.missing_columns
-                   and previous.model_version == trained.version and previous.records.num_rows > 0)
+                   and previous.model_version == trained.version and previous.xref_ids.num_rows > 0)
     trust = {name: config.trust for name, config in sources.items()}
     if incremental:
         progress(f"resolving the changes to {records.num_rows:,} current clean records against snapshot {previous_run}")
-        new_decisions = _new_decisions(decision_log, previous.decision_log)
-        increment = resolve_increment(connect(scratch), records, previous.records, previous.xref_ids, previous.pairs,
+        new_decisions = _new_decisions(decision_log, previous.table("clerical_decisions"))
+        increment = resolve_increment(connect(scratch), records, previous.record_versions(), previous.xref_ids, previous.pairs(),
                                       trained.model_json, decisions, new_decisions, scratch, progress)
         resolution = increment.resolution
         lap("match")
@@ -339,7 +333,7 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
         queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
         person, xref, aliases, addresses, queue = (
-            _untouched(con, previous.tables[name], name, increment.affected_persons, decisions, table)
+            _untouched(con, previous.table(name), name, increment.affected_persons, decisions, table)
             for name, table in (("person", person), ("person_xref", xref), ("person_alias", aliases),
                                 ("person_address", addresses), ("review_queue", queue))
         )
@@ -355,7 +349,8 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
                 review_candidates=MATCH_PAIRS.empty(),
             )
         lap("match")
-        was, history = _previous(lake)
+        was = previous.xref_ids.select(["unique_id", "person_id"]) if previous else PERSON_XREF_IDS.empty_table()
+        history = previous.history if previous else PERSON_ID_HISTORY.empty()
         ids, events = identity.assign(resolution.clusters, was, history, run_id)
         person, xref, aliases, addresses = golden.build(
             con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
