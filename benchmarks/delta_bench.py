@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import duckdb
+from pipeline_bench import PeakMemory  # a sibling script: benchmarks/ is on the path
 
+from veracity import snapshots
 from veracity.lake import Lake
 from veracity.matching.model import LINK_THRESHOLD
 from veracity.pipeline import run
-from veracity.snapshots import current_run_id, read_snapshot
 from veracity.synthetic.delta import generate_delta
 
 
-def _xref(lake: Lake, run_id: str) -> str:
-    files = ", ".join(f"'{lake.path(f)}'" for f in read_snapshot(lake, run_id)["tables"]["person_xref"])
-    return f"(SELECT source_system || ':' || source_record_id AS unique_id, person_id FROM read_parquet([{files}]))"
+def _register(con: duckdb.DuckDBPyConnection, lake: Lake, run_id: str, prefix: str) -> None:
+    """``{prefix}xref`` (unique_id, person_id) and ``{prefix}match_pairs`` of a snapshot."""
+    snapshots.register(con, lake, snapshots.read_snapshot(lake, run_id), ["person_xref", "match_pairs"], prefix=prefix)
+    con.execute(f"CREATE VIEW {prefix}xref AS SELECT source_system || ':' || source_record_id AS unique_id, person_id "
+                f"FROM {prefix}person_xref")
 
 
 def churn(lake: Lake, before: str, after: str, delivered: list[str]) -> dict:
@@ -40,10 +44,11 @@ def churn(lake: Lake, before: str, after: str, delivered: list[str]) -> dict:
     con = duckdb.connect()
     con.execute("CREATE TABLE reached (unique_id VARCHAR)")
     con.executemany("INSERT INTO reached VALUES (?)", [(u,) for u in delivered])
-    pairs = ", ".join(f"'{lake.path(f)}'" for f in read_snapshot(lake, after)["tables"]["match_pairs"])
-    con.execute(f"CREATE TABLE linked AS SELECT unique_id_l, unique_id_r FROM read_parquet([{pairs}]) "
+    _register(con, lake, before, "before_")
+    _register(con, lake, after, "after_")
+    con.execute(f"CREATE TABLE linked AS SELECT unique_id_l, unique_id_r FROM after_match_pairs "
                 f"WHERE match_probability >= {LINK_THRESHOLD}")
-    con.execute(f"CREATE TABLE was AS SELECT * FROM {_xref(lake, before)}")
+    con.execute("CREATE TABLE was AS SELECT * FROM before_xref")
     while True:  # the whole component of the link graph, person by person
         grown = con.execute("""
             INSERT INTO reached
@@ -56,11 +61,11 @@ def churn(lake: Lake, before: str, after: str, delivered: list[str]) -> dict:
         """).fetchall()[0][0]
         if not grown:
             break
-    row = con.execute(f"""
+    row = con.execute("""
         WITH touched AS (SELECT DISTINCT person_id FROM was SEMI JOIN reached USING (unique_id)),
         untouched AS (SELECT w.* FROM was w ANTI JOIN touched USING (person_id))
         SELECT count(DISTINCT u.person_id), count(*), count(*) FILTER (WHERE a.person_id IS DISTINCT FROM u.person_id)
-        FROM untouched u LEFT JOIN {_xref(lake, after)} a USING (unique_id)
+        FROM untouched u LEFT JOIN after_xref a USING (unique_id)
     """).fetchall()[0]
     return {"untouched_persons": row[0], "their_records": row[1], "records_with_another_id": row[2]}
 
@@ -70,9 +75,10 @@ def main() -> None:
     parser.add_argument("--lake", required=True)
     parser.add_argument("--batches", type=int, default=1)
     parser.add_argument("--load", type=float, default=1.0, help="each batch's size against the usual four-hourly load")
+    parser.add_argument("--progress", action="store_true", help="print each step, timed, to stderr")
     args = parser.parse_args()
     lake = Lake.open(args.lake)
-    before = current_run_id(lake)
+    before = snapshots.current_run_id(lake)
     if before is None:
         raise SystemExit(f"{args.lake}: no published snapshot; run the pipeline once first")
     landed = sorted({b for s in lake.list_dirs("landing") for b in lake.list_dirs("landing", s)})
@@ -83,7 +89,13 @@ def main() -> None:
         delivered += [f"{r['source_system']}:{r['source_record_id']}"
                       for r in lake.read_table("truth", "records", f"{delta.batch_id}.parquet").to_pylist()]
     started = time.perf_counter()
-    summary = run(lake)
+
+    def progress(message: str) -> None:
+        if args.progress:
+            print(f"{time.perf_counter() - started:8.1f}s {message}", file=sys.stderr, flush=True)
+
+    with PeakMemory() as memory:
+        summary = run(lake, progress=progress)
     wall = time.perf_counter() - started
     figures = {
         "records_resolved": summary.records_resolved,
@@ -95,6 +107,7 @@ def main() -> None:
         "persons_affected": summary.persons_affected,
         "comparisons": summary.comparisons,
         "id_changes": summary.id_changes,
+        "peak_memory_mib": round(memory.peak / 2**20),
         "churn": churn(lake, before, summary.run_id, delivered),
     }
     print(json.dumps(figures, indent=2))

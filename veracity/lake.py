@@ -141,6 +141,10 @@ class Lake:
         if self.exists(*parts):
             self.fs.delete_dir(self.path(*parts))
 
+    def delete_file(self, *parts: str) -> None:
+        if self.exists(*parts):
+            self.fs.delete_file(self.path(*parts))
+
     # -- tables -----------------------------------------------------------
     def write_table(self, table: pa.Table, *parts: str) -> None:
         buf = io.BytesIO()

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from veracity import batches as batch_ledger
-from veracity import review
+from veracity import review, snapshots
 from veracity.consistency import Consistency, compare_partitions
 from veracity.errors import VeracityError
 from veracity.lake import Lake
@@ -28,14 +28,13 @@ from veracity.matching.resolve import Resolution, connect, resolve, train
 from veracity.schema import (
     CLEAN_PERSON,
     CLUSTER_SIZES,
-    CURATED_TABLES,
     DELETIONS,
     MATCH_PAIRS,
     PERSON_ID_HISTORY,
     RUN_STATS,
 )
 from veracity.scrub.job import scrub_job
-from veracity.snapshots import current_run_id, publish_snapshot, read_snapshot
+from veracity.snapshots import Layer, current_run_id, publish_snapshot, read_snapshot
 from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
@@ -213,58 +212,41 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
 
 @dataclass
 class PreviousState:
-    """What the last snapshot resolved. Who its records resolved to and the id history
-    are read at once (every run needs them); the rest only when an incremental run asks."""
+    """The last snapshot: its tables are read where they lie, as views, or whole when a
+    full run needs them."""
 
     lake: Lake
     run_id: str
-    model_version: str | None
-    xref_ids: pa.Table  # unique_id, person_id, represented_by
-    history: pa.Table
-    missing_columns: list[str]  # written before these columns existed: not a base for an incremental run
+    snapshot: dict
 
     @classmethod
     def read(cls, lake: Lake, run_id: str) -> PreviousState:
-        missing: list[str] = []
-        state = cls(lake, run_id, read_snapshot(lake, run_id).get("model_version"), PERSON_XREF_IDS.empty_table(),
-                    PERSON_ID_HISTORY.empty(), missing)
-        xref = state.table("person_xref", missing)
+        return cls(lake, run_id, read_snapshot(lake, run_id))
+
+    @property
+    def model_version(self) -> str | None:
+        return self.snapshot.get("model_version")
+
+    def incremental_base(self) -> str | None:
+        """Why an incremental run cannot build on this snapshot, or None when it can."""
+        if "batches" not in self.snapshot:
+            return "it does not list the batches it holds"
+        missing = [f"{name}.{c}" for name in ("person_xref", "clean_person")
+                   for c in snapshots.missing_columns(self.lake, self.snapshot, name)]
+        return f"it was written without {', '.join(missing)}" if missing else None
+
+    def register(self, con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+        """Views ``previous_<name>`` over its tables."""
+        snapshots.register(con, self.lake, self.snapshot, names, prefix="previous_")
+
+    def table(self, name: str) -> pa.Table:
+        return snapshots.read_table(self.lake, self.snapshot, name)
+
+    def xref_ids(self) -> pa.Table:
+        """unique_id, person_id of every record it resolved."""
+        xref = self.table("person_xref")
         unique_ids = pc.binary_join_element_wise(xref.column("source_system"), xref.column("source_record_id"), ":")
-        state.xref_ids = pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id"),
-                                   "represented_by": xref.column("represented_by")})
-        state.history = state.table("person_id_history")
-        return state
-
-    def _parts(self, name: str) -> tuple[str, ...]:
-        return ("curated", "snapshots", self.run_id, f"{name}.parquet")
-
-    def table(self, name: str, missing: list[str] | None = None) -> pa.Table:
-        """One of its tables in today's schema; a column added since it was written
-        reads as null (and is named in ``missing``)."""
-        schema = CURATED_TABLES[name].arrow_schema
-        if not self.lake.exists(*self._parts(name)):
-            return schema.empty_table()
-        found = self.lake.read_table(*self._parts(name))
-        for column in schema:
-            if column.name not in found.column_names:
-                found = found.append_column(column.name, pa.nulls(found.num_rows, column.type))
-                if missing is not None:
-                    missing.append(f"{name}.{column.name}")
-        return found.select(schema.names).cast(schema)
-
-    def record_versions(self) -> pa.Table:
-        """unique_id, batch_id, extracted_at of the records it resolved (not the records:
-        there may be ten million)."""
-        schema = pa.schema([CLEAN_PERSON.arrow_schema.field(c) for c in ("unique_id", "batch_id", "extracted_at")])
-        if not self.lake.exists(*self._parts("clean_person")):
-            return schema.empty_table()
-        return self.lake.dataset(*self._parts("clean_person")).to_table(columns=schema.names).cast(schema)
-
-    def pairs(self) -> str | pa.Table:
-        """match_pairs: a local Parquet path, or the table."""
-        if self.lake.is_local and self.lake.exists(*self._parts("match_pairs")):
-            return self.lake.path(*self._parts("match_pairs"))
-        return self.table("match_pairs")
+        return pa.table({"unique_id": unique_ids, "person_id": xref.column("person_id")})
 
 
 def _new_decisions(decision_log: pa.Table, previous_log: pa.Table) -> pa.Table:
@@ -275,122 +257,205 @@ def _new_decisions(decision_log: pa.Table, previous_log: pa.Table) -> pa.Table:
     return con.sql("SELECT * FROM log EXCEPT SELECT * FROM previous_log").to_arrow_table()
 
 
-def _untouched(con: duckdb.DuckDBPyConnection, previous: pa.Table, name: str, affected: pa.Table, decisions: pa.Table,
-               rebuilt: pa.Table) -> pa.Table:
-    """The previous snapshot's rows of ``name`` for persons the run did not touch, with
-    the ``rebuilt`` rows of those it did. A review-queue pair a reviewer has decided
-    since leaves the queue."""
-    con.register("previous_rows", previous)
-    con.register("affected_persons", affected)
-    con.register("decided", decisions)
-    if name == "review_queue":
-        kept = con.sql("""
-            SELECT p.* FROM previous_rows p
-            WHERE p.person_id_l NOT IN (SELECT person_id FROM affected_persons)
-              AND p.person_id_r NOT IN (SELECT person_id FROM affected_persons)
-              AND NOT EXISTS (SELECT 1 FROM decided d WHERE d.unique_id_l = p.unique_id_l AND d.unique_id_r = p.unique_id_r)
-        """)
-    else:
-        kept = con.sql("SELECT * FROM previous_rows ANTI JOIN affected_persons USING (person_id)")
-    schema = CURATED_TABLES[name].arrow_schema
-    return pa.concat_tables([kept.to_arrow_table().cast(schema), rebuilt.cast(schema)])
+@dataclass
+class Resolved:
+    """What a run publishes, whole or as layers on the last snapshot's tables."""
+
+    resolution: Resolution
+    tables: dict[str, pa.Table | str]
+    layers: dict[str, Layer]
+    events: pa.Table
+    persons: int
+    records: int
+    scored: int
+    affected: int | None = None
+    consistency: Consistency | None = None
 
 
 def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: str, started: datetime,
                          per_source: dict[str, ScrubStats], decisions: pa.Table, decision_log: pa.Table, scratch: str,
                          progress: Progress, lap: Callable[[str], None], seed: int, full: bool) -> RunSummary:
-    con = connect(scratch)
-    records = current_records(con, lake)
-    lap("read")
-    model_version = None
-    previous_run = current_run_id(lake)
-    trained = trained_model(lake, records, progress, seed=seed, scratch=scratch) if records.num_rows >= 2 else None
-    if trained is not None:
-        model_version = trained.version
-        lap("train")
-    previous = PreviousState.read(lake, previous_run) if previous_run else None
-    incremental = (not full and trained is not None and previous is not None and not previous.missing_columns
-                   and previous.model_version == trained.version and previous.xref_ids.num_rows > 0)
     trust = {name: config.trust for name, config in sources.items()}
-    if incremental:
-        progress(f"resolving the changes to {records.num_rows:,} current clean records against snapshot {previous_run}")
-        new_decisions = _new_decisions(decision_log, previous.table("clerical_decisions"))
-        increment = resolve_increment(connect(scratch), records, previous.record_versions(), previous.xref_ids, previous.pairs(),
-                                      trained.model_json, decisions, new_decisions, scratch, progress)
-        resolution = increment.resolution
-        lap("match")
-        con.register("affected_persons", increment.affected_persons)
-        con.register("nodes", increment.nodes)
-        con.register("previous_xref_ids", previous.xref_ids)
-        was = con.sql("SELECT x.unique_id, x.person_id FROM previous_xref_ids x SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
-        ids, events = identity.assign(resolution.clusters, was, previous.history, run_id)
-        con.register("all_records", records)
-        touched = con.sql("SELECT r.* FROM all_records r SEMI JOIN nodes USING (unique_id)").to_arrow_table()
-        person, xref, aliases, addresses = golden.build(
-            con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
-            resolution.representation,
-        )
-        xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-        queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
-        person, xref, aliases, addresses, queue = (
-            _untouched(con, previous.table(name), name, increment.affected_persons, decisions, table)
-            for name, table in (("person", person), ("person_xref", xref), ("person_alias", aliases),
-                                ("person_address", addresses), ("review_queue", queue))
-        )
-        scored, affected = increment.scored, increment.affected_persons.num_rows
+    previous_run = current_run_id(lake)
+    previous = PreviousState.read(lake, previous_run) if previous_run else None
+    saved = None if full else model_store.current(lake)
+    why_not = previous.incremental_base() if previous is not None and saved is not None else "no model or snapshot"
+    if not full and why_not is None and previous.model_version == saved.version:
+        resolved = _resolve_increment(lake, previous, saved, run_id, trust, decisions, decision_log, scratch, progress, lap)
+        model_version = saved.version
     else:
-        if trained is not None:
-            resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
-        else:
-            resolution = Resolution(
-                pairs_file=None, pairs=0, comparisons=0, links=0,
-                clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
-                strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
-                review_candidates=MATCH_PAIRS.empty(),
-            )
-        lap("match")
-        was = previous.xref_ids.select(["unique_id", "person_id"]) if previous else PERSON_XREF_IDS.empty_table()
-        history = previous.history if previous else PERSON_ID_HISTORY.empty()
-        ids, events = identity.assign(resolution.clusters, was, history, run_id)
-        person, xref, aliases, addresses = golden.build(
-            con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
-            resolution.representation,
-        )
-        xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-        queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
-        scored, affected = records.num_rows, None
-    consistency = None
-    if full and previous is not None:
-        consistency = compare_partitions(con, previous.xref_ids, xref_ids)
-        progress(f"consistency with snapshot {previous_run}: pairwise agreement {consistency.pairwise_agreement:.4f}, "
-                 f"{consistency.persons_differing:,} persons differ")
-    con.register("person_table", person)
-    sizes = con.sql(
-        f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
-        "FROM person_table GROUP BY ALL ORDER BY records_per_person"
-    ).to_arrow_table() if person.num_rows else CLUSTER_SIZES.empty()
+        if previous is not None and not full and why_not and saved is not None:
+            progress(f"resolving every record: snapshot {previous_run} is no base for an incremental run ({why_not})")
+        resolved, model_version = _resolve_all(lake, previous, run_id, trust, decisions, scratch, progress, lap, seed, full)
+    resolution = resolved.resolution
     lap("golden")
-    changes = {e: sum(1 for x in events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
-    progress(f"resolved {records.num_rows:,} records into {person.num_rows:,} persons "
-             f"({scored:,} records scored, {resolution.comparisons:,} comparisons, {resolution.links:,} links, "
+    changes = {e: sum(1 for x in resolved.events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
+    queue = resolved.tables["review_queue"] if "review_queue" in resolved.tables else resolved.layers["review_queue"].rows
+    progress(f"resolved {resolved.records:,} records into {resolved.persons:,} persons "
+             f"({resolved.scored:,} records scored, {resolution.comparisons:,} comparisons, {resolution.links:,} links, "
              f"{queue.num_rows:,} pairs for review; " + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
 
-    summary = RunSummary(run_id, started, datetime.now(UTC), per_source, person.num_rows, records.num_rows, resolution.pairs,
+    summary = RunSummary(run_id, started, datetime.now(UTC), per_source, resolved.persons, resolved.records, resolution.pairs,
                          comparisons=resolution.comparisons, links=resolution.links, review_queue=queue.num_rows,
-                         model_version=model_version, id_changes=changes, mode="incremental" if incremental else "full",
-                         records_scored=scored, persons_affected=affected, consistency=consistency)
+                         model_version=model_version, id_changes=changes,
+                         mode="incremental" if resolved.affected is not None else "full",
+                         records_scored=resolved.scored, persons_affected=resolved.affected, consistency=resolved.consistency)
     publish_snapshot(
         lake, run_id,
-        tables={"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
-                "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue,
-                "clerical_decisions": decision_log, "clean_person": records, "cluster_sizes": sizes},
-        appended={"run_stats": run_stats_rows(summary), "person_id_history": events},
+        tables={**resolved.tables, "clerical_decisions": decision_log},
+        layers={**resolved.layers, "run_stats": Layer(run_stats_rows(summary)), "person_id_history": Layer(resolved.events)},
         model_version=model_version, decisions=decision_log.num_rows,
         batches=batch_ledger.processed_keys(lake),
     )
     return summary
 
 
+def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.TrainedModel, run_id: str,
+                       trust: dict[str, int], decisions: pa.Table, decision_log: pa.Table, scratch: str,
+                       progress: Progress, lap: Callable[[str], None]) -> Resolved:
+    """The batches new since ``previous`` resolved against it: only the persons they
+    touch are rebuilt, and published as layers on its tables."""
+    con = connect(scratch)
+    previous.register(con, ["clean_person", "person_xref", "match_pairs", "person", "review_queue"])
+    _changes(con, lake, previous.snapshot)
+    con.execute("""
+        CREATE TABLE veracity_previous_xref AS
+        SELECT source_system || ':' || source_record_id AS unique_id, person_id, represented_by, link_group
+        FROM previous_person_xref
+    """)
+    lap("read")
+    new_decisions = _new_decisions(decision_log, previous.table("clerical_decisions"))
+    increment = resolve_increment(con, saved.model_json, decisions, new_decisions, scratch, progress)
+    resolution = increment.resolution
+    lap("match")
+    con.register("affected_persons", increment.affected_persons)
+    con.register("nodes", increment.nodes)
+    was = con.sql("SELECT unique_id, person_id FROM veracity_previous_xref SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
+    ids, events = identity.assign(resolution.clusters, was, previous.table("person_id_history"), run_id)
+    touched = con.sql("SELECT * FROM veracity_current SEMI JOIN nodes USING (unique_id)").to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
+    person, xref, aliases, addresses = golden.build(
+        con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
+        resolution.representation, resolution.link_groups,
+    )
+    con.register("review_candidates", resolution.review_candidates)
+    xref_ids = con.sql("""
+        SELECT unique_id, person_id FROM resolved
+        UNION ALL
+        SELECT x.unique_id, x.person_id FROM veracity_previous_xref x
+        WHERE x.unique_id NOT IN (SELECT unique_id FROM nodes)
+          AND x.unique_id IN (SELECT unique_id_l FROM review_candidates UNION ALL SELECT unique_id_r FROM review_candidates)
+    """).to_arrow_table()
+    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    con.register("rebuilt_person", person)
+    persons = con.execute("""
+        SELECT (SELECT count(*) FROM previous_person WHERE person_id NOT IN (SELECT person_id FROM affected_persons))
+             + (SELECT count(*) FROM rebuilt_person)
+    """).fetchall()[0][0]
+    sizes = _cluster_sizes(con, run_id, """(SELECT record_count FROM previous_person
+                                            WHERE person_id NOT IN (SELECT person_id FROM affected_persons)
+                                            UNION ALL SELECT record_count FROM rebuilt_person)""")
+    records = con.execute("SELECT count(*) FROM veracity_current").fetchall()[0][0]
+    keys = {"persons": increment.affected_persons.rename_columns(["key"]),
+            "records": con.sql("SELECT unique_id AS key FROM veracity_gone").to_arrow_table(),
+            "rescored": increment.rescored.rename_columns(["key"])}
+    layers = {
+        "clean_person": Layer(con.sql("SELECT * FROM veracity_changed").to_arrow_table(), keys["records"]),
+        "match_pairs": Layer(resolution.pairs_file, keys["rescored"]),
+        **{name: Layer(rows, keys["persons"]) for name, rows in (("person", person), ("person_xref", xref),
+                                                                 ("person_alias", aliases), ("person_address", addresses),
+                                                                 ("review_queue", queue))},
+    }
+    return Resolved(resolution, {"cluster_sizes": sizes}, layers, events, persons, records, increment.scored,
+                    affected=increment.affected_persons.num_rows)
+
+
+def _changes(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: dict) -> None:
+    """From the batches scrubbed since ``snapshot`` (its clean_person registered as
+    ``previous_clean_person``): ``veracity_changed``, the records they bring in or
+    replace; ``veracity_gone`` (unique_id), the snapshot's records replaced or deleted;
+    and ``veracity_current``, every current record. The same rule as
+    ``current_records``: the latest version of a record stands unless deleted since."""
+    held = set(snapshot["batches"])
+    new = [k for k in batch_ledger.processed_keys(lake) if k not in held]
+    delivered = [f"clean/clean_person/{k}.parquet" for k in new if lake.exists("clean", "clean_person", f"{k}.parquet")]
+    snapshots.register(con, lake, {"tables": {"clean_person": delivered}}, ["clean_person"], prefix="delivered_")
+    con.register("deletions", lake.dataset("clean", "deletions", schema=DELETIONS.arrow_schema))
+    con.execute("""
+        CREATE TABLE veracity_last_deleted AS
+        SELECT source_system || ':' || source_record_id AS unique_id, max(extracted_at) AS deleted_at FROM deletions GROUP BY ALL
+    """)
+    con.execute("""
+        CREATE TABLE veracity_changed AS
+        WITH latest AS (
+            SELECT * FROM delivered_clean_person
+            QUALIFY row_number() OVER (PARTITION BY unique_id ORDER BY extracted_at DESC, batch_id DESC) = 1
+        )
+        SELECT l.* FROM latest l
+        LEFT JOIN veracity_last_deleted d USING (unique_id)
+        WHERE (d.deleted_at IS NULL OR d.deleted_at < l.extracted_at)
+          AND NOT EXISTS (SELECT 1 FROM previous_clean_person p WHERE p.unique_id = l.unique_id
+                          AND (p.extracted_at, p.batch_id) >= (l.extracted_at, l.batch_id))
+    """)
+    con.execute("""
+        CREATE TABLE veracity_gone AS
+        SELECT p.unique_id FROM previous_clean_person p
+        LEFT JOIN veracity_last_deleted d USING (unique_id)
+        WHERE p.unique_id IN (SELECT unique_id FROM veracity_changed) OR d.deleted_at >= p.extracted_at
+    """)
+    con.execute("""
+        CREATE VIEW veracity_current AS
+        SELECT * FROM previous_clean_person WHERE unique_id NOT IN (SELECT unique_id FROM veracity_gone)
+        UNION ALL SELECT * FROM veracity_changed
+    """)
+
+
+def _cluster_sizes(con: duckdb.DuckDBPyConnection, run_id: str, record_counts: str) -> pa.Table:
+    """Persons per records-per-person, over ``record_counts`` (a relation with record_count)."""
+    return con.sql(
+        f"SELECT '{run_id}' AS run_id, record_count AS records_per_person, count(*) AS persons "
+        f"FROM {record_counts} GROUP BY ALL ORDER BY records_per_person"
+    ).to_arrow_table().cast(CLUSTER_SIZES.arrow_schema)
+
+
+def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust: dict[str, int], decisions: pa.Table,
+                 scratch: str, progress: Progress, lap: Callable[[str], None], seed: int, full: bool) -> tuple[Resolved, str | None]:
+    """Every current record resolved afresh; with ``full`` and a snapshot, how far the
+    result agrees with it."""
+    con = connect(scratch)
+    records = current_records(con, lake)
+    lap("read")
+    trained = trained_model(lake, records, progress, seed=seed, scratch=scratch) if records.num_rows >= 2 else None
+    if trained is not None:
+        lap("train")
+        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
+    else:
+        resolution = Resolution(
+            pairs_file=None, pairs=0, comparisons=0, links=0,
+            clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
+            strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
+            review_candidates=MATCH_PAIRS.empty(),
+        )
+    lap("match")
+    was = previous.xref_ids() if previous else PERSON_XREF_IDS.empty_table()
+    history = previous.table("person_id_history") if previous else PERSON_ID_HISTORY.empty()
+    ids, events = identity.assign(resolution.clusters, was, history, run_id)
+    person, xref, aliases, addresses = golden.build(
+        con, records, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
+        resolution.representation, resolution.link_groups,
+    )
+    xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
+    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    consistency = None
+    if full and previous is not None:
+        consistency = compare_partitions(con, was, xref_ids)
+        progress(f"consistency with snapshot {previous.run_id}: pairwise agreement {consistency.pairwise_agreement:.4f}, "
+                 f"{consistency.persons_differing:,} persons differ")
+    con.register("person_table", person)
+    tables = {"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
+              "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,
+              "cluster_sizes": _cluster_sizes(con, run_id, "person_table")}
+    return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows,
+                    consistency=consistency), trained.version if trained is not None else None
 def run_stats_rows(summary: RunSummary) -> pa.Table:
     rows = []
     for source, s in sorted(summary.per_source.items()) + [("*", summary.totals)]:

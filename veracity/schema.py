@@ -234,6 +234,9 @@ PERSON_XREF = Table(
         Column("represented_by", STR,
                "unique_id of an identical record (equal in every compared field) that stood for this one in scoring; "
                "their pair in match_pairs carries the score. Null when the record was scored itself"),
+        Column("link_group", STR,
+               "The records joined to this one by a chain of links, before the cluster constraints split them "
+               "(named by one of them): persons sharing a group were linked but kept apart by a rule"),
     ),
 )
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import sqlglot
 import sqlglot.errors
 
+from veracity import snapshots
 from veracity.errors import VeracityError
 from veracity.lake import Lake
-from veracity.schema import CURATED_TABLES
-from veracity.snapshots import read_snapshot
 
 
 def transpile(sql: str) -> str:
@@ -34,13 +32,8 @@ def transpile(sql: str) -> str:
 
 def connect(lake: Lake, run_id: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per table of the (current) snapshot."""
-    snapshot = read_snapshot(lake, run_id)
     con = duckdb.connect()
-    for name, files in snapshot["tables"].items():
-        schema = CURATED_TABLES[name].arrow_schema if name in CURATED_TABLES else None
-        paths = [lake.path(f) for f in files]
-        dataset = ds.dataset(paths, filesystem=lake.fs, format="parquet", schema=schema) if paths else ds.dataset(schema.empty_table())
-        con.register(name, dataset)
+    snapshots.register(con, lake, snapshots.read_snapshot(lake, run_id))
     return con
 
 

@@ -51,16 +51,20 @@ def _key(position: int) -> str:
 
 def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table, ids: pa.Table, strongest_link: pa.Table,
           trust: dict[str, int], default_trust: int, link_threshold: float,
-          representation: pa.Table | None = None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+          representation: pa.Table | None = None,
+          link_groups: pa.Table | None = None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     """(person, person_xref, person_alias, person_address) from the clean records,
     their clusters, the clusters' person ids, each linked record's strongest link
-    (unique_id, match_probability) and, for records another stood for in scoring,
-    ``representation`` (unique_id, represented_by)."""
+    (unique_id, match_probability), for records another stood for in scoring
+    ``representation`` (unique_id, represented_by), and the records' ``link_groups``
+    (unique_id, link_group: the clusters before the constraints; by default the clusters)."""
     con.register("records", records)
     con.register("clusters", clusters)
     con.register("person_ids", ids)
     con.register("strongest", strongest_link)
     con.register("representation", representation if representation is not None else REPRESENTATION.empty_table())
+    con.register("link_groups", link_groups if link_groups is not None
+                 else clusters.select(["unique_id", "cluster_id"]).rename_columns(["unique_id", "link_group"]))
     con.register("source_trust", pa.table({"source_system": list(trust), "trust": list(trust.values())}))
     con.register("field_rules", pa.table({"field": list(FIELD_RULES), "rule": list(FIELD_RULES.values())}))
     con.execute(
@@ -76,9 +80,9 @@ def build(con: duckdb.DuckDBPyConnection, records: pa.Table, clusters: pa.Table,
         WITH sizes AS (SELECT person_id, count(*) AS n FROM resolved GROUP BY person_id)
         SELECT r.source_system, r.source_record_id, r.person_id,
                CASE WHEN s.n = 1 THEN 1.0 ELSE coalesce(l.match_probability, {link_threshold}) END AS match_probability,
-               rep.represented_by
+               rep.represented_by, g.link_group
         FROM resolved r JOIN sizes s USING (person_id) LEFT JOIN strongest l USING (unique_id)
-        LEFT JOIN representation rep USING (unique_id)
+        LEFT JOIN representation rep USING (unique_id) LEFT JOIN link_groups g USING (unique_id)
         ORDER BY r.source_system, r.source_record_id
         """
     ).to_arrow_table().cast(PERSON_XREF.arrow_schema)

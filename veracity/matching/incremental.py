@@ -1,18 +1,26 @@
-"""Resolve a new batch against the people already known, changing only those it touches.
+"""Resolve new batches against the people already known, changing only those they touch.
 
-The last snapshot holds the records it resolved (``clean_person``), their persons
-(``person_xref``) and every scored pair (``match_pairs``). A run then:
+Works over the last snapshot's tables in place (DuckDB views over its Parquet), so a
+run costs little more than the delta: nothing of the population is copied. The caller
+provides, in the connection:
 
-1. finds the records to score: new records and new versions of known ones, and the
-   known records a gone or rescored record stood for in scoring (``represented_by``);
-2. scores them against each other and against the other current records (less those
-   an identical record still stands for), with the saved model (Splink's
-   ``predict_within`` and ``predict_between``), and keeps the earlier pairs between
-   records that are unchanged;
-3. re-clusters only the affected persons: those holding a record scored now, a record
-   gone, a record a new link reaches, or a record a reviewer has decided on since;
-   closed over the kept links, so no link crosses from an affected person to an
-   untouched one.
+- ``veracity_current``: every current record (clean_person columns);
+- ``veracity_changed``: the records new since the snapshot or delivered again in a
+  later version; ``veracity_gone`` (unique_id): the snapshot's records replaced or deleted;
+- ``veracity_previous_xref`` (unique_id, person_id, represented_by, link_group) and
+  ``previous_match_pairs``: the snapshot's cross reference and scored pairs.
+
+A run then:
+
+1. finds the records to score: the changed ones, and the known records a gone or
+   changed record stood for in scoring (``represented_by``);
+2. scores them against each other and against the known records they share a
+   blocking key with (Splink's ``predict_within`` and ``predict_between``, with the
+   saved model and term frequencies counted over every current record);
+3. re-clusters the affected records: the link groups (records joined by a chain of
+   links, ``person_xref.link_group``) holding a record scored now or gone, a record a
+   new link reaches, or a record a reviewer has decided on since. No link leaves a
+   link group, so no other person can change.
 
 Clustering, the constraints and the review candidates are ``resolve.cluster_scored``,
 as in a full run.
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+from splink.internals.term_frequencies import term_frequencies_for_single_column_sql
 
 from veracity.matching import model
 from veracity.matching.resolve import (
@@ -37,85 +46,61 @@ from veracity.matching.resolve import (
     pairs_sql,
 )
 
-PREVIOUS_RECORDS = "veracity_previous_records"
-PREVIOUS_PAIRS = "veracity_previous_pairs"
-PREVIOUS_XREF = "veracity_previous_xref"
 NEW_DECISIONS = "veracity_new_decisions"
-# Rounds of widening the affected persons over kept links before giving up on a delta.
-MAX_CLOSURE_ROUNDS = 50
+PREVIOUS_XREF = "veracity_previous_xref"
+PREVIOUS_PAIRS = "previous_match_pairs"
 
 
 @dataclass
 class Increment:
-    resolution: Resolution  # clusters, strongest links and review candidates of the affected records only
+    resolution: Resolution  # clusters, strongest links and review candidates of the affected records; new pairs only
     affected_persons: pa.Table  # person_id: the previous persons re-clustered (their rows are replaced)
     nodes: pa.Table  # unique_id: the current records re-clustered
+    rescored: pa.Table  # unique_id: records whose earlier pairs are void (scored again, replaced or deleted)
     scored: int  # records scored this run
     gone: int  # record versions of the last snapshot no longer current
 
 
-def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previous_records: pa.Table, previous_xref: pa.Table,
-                      previous_pairs: str | pa.Table, trained: dict, decisions: pa.Table, new_decisions: pa.Table,
+def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: pa.Table, new_decisions: pa.Table,
                       out_dir: str, progress: Callable[[str], None] = lambda _m: None) -> Increment:
-    """``records``: every current clean record; ``previous_records``: the versions
-    (unique_id, batch_id, extracted_at) of the records the last snapshot resolved; ``previous_xref``: their (unique_id, person_id);
-    ``previous_pairs``: its match_pairs (a Parquet path or a table); ``decisions``: every
-    reviewer's decision in force, ``new_decisions``: those made since the last snapshot."""
-    linker = linker_for(con, records, trained)
-    db_api = linker._db_api
+    """``decisions``: every reviewer's decision in force; ``new_decisions``: those made
+    since the last snapshot. The tables named in the module's docstring must exist in ``con``."""
     con.register(DECISIONS_TABLE, decisions)
     con.register(NEW_DECISIONS, new_decisions)
-    con.register(PREVIOUS_RECORDS, previous_records)
-    con.register(PREVIOUS_XREF, previous_xref)
-    if isinstance(previous_pairs, str):
-        con.execute(f"CREATE VIEW {PREVIOUS_PAIRS} AS SELECT * FROM read_parquet('{previous_pairs}')")
-    else:
-        con.register(PREVIOUS_PAIRS, previous_pairs)
-
-    # Versions the snapshot resolved that are no longer current: deleted or replaced.
+    con.execute("CREATE TABLE veracity_to_score AS SELECT unique_id FROM veracity_changed")
+    # Known records a gone or changed record stood for: their one pair was with it.
     con.execute(f"""
-        CREATE TABLE veracity_gone AS
-        SELECT p.unique_id FROM {PREVIOUS_RECORDS} p
-        ANTI JOIN {RECORDS_TABLE} c ON c.unique_id = p.unique_id AND c.batch_id = p.batch_id
-                                   AND c.extracted_at = p.extracted_at
+        INSERT INTO veracity_to_score
+        SELECT x.unique_id FROM {PREVIOUS_XREF} x
+        WHERE x.represented_by IN (SELECT unique_id FROM veracity_to_score UNION ALL SELECT unique_id FROM veracity_gone)
+          AND x.unique_id NOT IN (SELECT unique_id FROM veracity_to_score UNION ALL SELECT unique_id FROM veracity_gone)
     """)
-    con.execute(f"""
-        CREATE TABLE veracity_to_score AS
-        SELECT c.unique_id FROM {RECORDS_TABLE} c
-        ANTI JOIN {PREVIOUS_RECORDS} p ON c.unique_id = p.unique_id AND c.batch_id = p.batch_id
-                                      AND c.extracted_at = p.extracted_at
-    """)
-    _add_represented(con)
-    con.execute(f"DELETE FROM veracity_to_score WHERE unique_id NOT IN (SELECT unique_id FROM {RECORDS_TABLE})")
-    con.execute(f"CREATE TABLE veracity_new_records AS SELECT r.* FROM {RECORDS_TABLE} r SEMI JOIN veracity_to_score USING (unique_id)")
-    con.execute(f"CREATE TABLE veracity_known_records AS SELECT r.* FROM {RECORDS_TABLE} r ANTI JOIN veracity_to_score USING (unique_id)")
-    # Known records another stood for in scoring still are: only the others are scored against.
-    con.execute(f"""
-        CREATE TABLE veracity_representation AS
-        SELECT x.unique_id, x.represented_by FROM {PREVIOUS_XREF} x SEMI JOIN veracity_known_records k USING (unique_id)
-        WHERE x.represented_by IS NOT NULL
-    """)
-    con.execute("CREATE TABLE veracity_known_scored AS SELECT * FROM veracity_known_records ANTI JOIN veracity_representation USING (unique_id)")
-    scored, gone = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_new_records", "veracity_gone"))
+    con.execute("CREATE TABLE veracity_rescored AS SELECT unique_id FROM veracity_to_score UNION SELECT unique_id FROM veracity_gone")
+    scored, gone = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_to_score", "veracity_gone"))
     progress(f"scoring {scored:,} new or changed records against the known ones ({gone:,} earlier versions gone)")
-
-    # Pairs: the earlier ones between unchanged records, and the new records' own.
-    con.execute(f"""
-        CREATE TABLE veracity_pairs AS
-        SELECT k.unique_id_l, k.unique_id_r, k.match_weight, k.match_probability, k.evidence FROM {PREVIOUS_PAIRS} k
-        SEMI JOIN veracity_known_records l ON l.unique_id = k.unique_id_l
-        SEMI JOIN veracity_known_records r ON r.unique_id = k.unique_id_r
+    con.execute("""
+        CREATE TABLE veracity_new_raw AS
+        SELECT * FROM veracity_changed
+        UNION ALL BY NAME
+        SELECT c.* FROM veracity_current c
+        WHERE c.unique_id IN (SELECT unique_id FROM veracity_to_score) AND c.unique_id NOT IN (SELECT unique_id FROM veracity_changed)
     """)
-    con.execute("CREATE TABLE veracity_kept_pairs AS SELECT * FROM veracity_pairs")
-    # Links: every reviewer's must-link now, the new pairs' links as they are scored, and
-    # the kept pairs' links once the affected records are known (only theirs are needed).
-    con.execute(f"CREATE TABLE veracity_links AS {links_sql('(SELECT * FROM veracity_pairs LIMIT 0)', RECORDS_TABLE, DECISIONS_TABLE)}")
+    _candidates(con)
+    progress(f"found {con.execute('SELECT count(*) FROM veracity_candidates').fetchall()[0][0]:,} known records "
+             "sharing a blocking key with them")
+    records = con.sql("SELECT * FROM veracity_new_raw UNION ALL BY NAME SELECT * FROM veracity_candidates").to_arrow_table()
+    linker = linker_for(con, records, trained, as_table=True)
+    db_api = linker._db_api
+    _register_term_frequencies(con, linker)
+    con.execute(f"CREATE TABLE veracity_new AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id IN (SELECT unique_id FROM veracity_to_score)")
+    con.execute(f"CREATE TABLE veracity_known AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id NOT IN (SELECT unique_id FROM veracity_to_score)")
+
+    con.execute("CREATE TABLE veracity_pairs (unique_id_l VARCHAR, unique_id_r VARCHAR, match_weight DOUBLE, "
+                "match_probability DOUBLE, evidence VARCHAR)")
+    con.execute(f"CREATE TABLE veracity_links AS {links_sql('(SELECT * FROM veracity_pairs LIMIT 0)', RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
     comparisons = 0
     if scored:
-        for name in (c.name.strip('"') for c in linker._settings_obj._term_frequency_columns):
-            linker.table_management.compute_tf_table(name)
-        new = db_api.register("veracity_new_records")
-        known = db_api.register("veracity_known_scored")
+        new, known = db_api.register("veracity_new"), db_api.register("veracity_known")
         for against, predict in (("each other", lambda: linker.inference.predict_within(new, warning_mode="never")),
                                  ("the known records", lambda: linker.inference.predict_between(new, known, warning_mode="never"))):
             predictions = predict()  # every blocked pair, scored: counted, then kept above the floor
@@ -129,84 +114,115 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, records: pa.Table, previou
             con.execute(f"INSERT INTO veracity_pairs {pairs_sql(ordered, columns)}")
             con.execute(f"INSERT INTO veracity_links {links_sql(ordered, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
             predictions.drop_table_from_database_and_remove_from_cache()
-    progress("scored the new records")
 
     _affected(con)
-    con.execute("CREATE VIEW veracity_nodes AS SELECT unique_id FROM veracity_affected_records")
-    among_nodes = """(SELECT k.* FROM veracity_kept_pairs k
-                      SEMI JOIN veracity_affected_records l ON l.unique_id = k.unique_id_l
-                      SEMI JOIN veracity_affected_records r ON r.unique_id = k.unique_id_r)"""
-    con.execute(f"INSERT INTO veracity_links {links_sql(among_nodes, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
-    # Only links within the affected records are clustered (the closure leaves none leaving them).
-    con.execute("""
-        DELETE FROM veracity_links WHERE unique_id_l NOT IN (SELECT unique_id FROM veracity_affected_records)
-                                      OR unique_id_r NOT IN (SELECT unique_id FROM veracity_affected_records)
+    _add_node_records(con)
+    # The earlier pairs still valid that reach an affected record: those among them
+    # are clustered again, the others may be review candidates.
+    con.execute(f"""
+        CREATE TABLE veracity_touching AS SELECT p.* FROM {PREVIOUS_PAIRS} p
+        WHERE (p.unique_id_l IN (SELECT unique_id FROM veracity_nodes) OR p.unique_id_r IN (SELECT unique_id FROM veracity_nodes))
+          AND p.unique_id_l NOT IN (SELECT unique_id FROM veracity_rescored)
+          AND p.unique_id_r NOT IN (SELECT unique_id FROM veracity_rescored)
     """)
-    resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress)
+    among_nodes = """(SELECT * FROM veracity_touching
+                      WHERE unique_id_l IN (SELECT unique_id FROM veracity_nodes)
+                        AND unique_id_r IN (SELECT unique_id FROM veracity_nodes))"""
+    con.execute(f"INSERT INTO veracity_links {links_sql(among_nodes, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
+    con.execute(f"""INSERT INTO veracity_links
+                    SELECT * FROM ({links_sql('(SELECT * FROM veracity_pairs LIMIT 0)', RECORDS_TABLE, DECISIONS_TABLE)})""")
+    con.execute("""
+        DELETE FROM veracity_links WHERE unique_id_l NOT IN (SELECT unique_id FROM veracity_nodes)
+                                      OR unique_id_r NOT IN (SELECT unique_id FROM veracity_nodes)
+    """)
+    # Records an identical, unchanged record still stands for.
+    con.execute(f"""
+        CREATE TABLE veracity_representation AS
+        SELECT x.unique_id, x.represented_by FROM {PREVIOUS_XREF} x
+        WHERE x.represented_by IS NOT NULL AND x.unique_id IN (SELECT unique_id FROM veracity_nodes)
+          AND x.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
+    """)
+    con.execute("""
+        CREATE TABLE veracity_review_pairs AS
+        SELECT * FROM veracity_pairs UNION ALL SELECT * FROM veracity_touching
+    """)
+    con.execute(f"""
+        CREATE TABLE veracity_outside AS
+        SELECT x.unique_id, x.person_id AS cluster_id FROM {PREVIOUS_XREF} x
+        WHERE x.unique_id NOT IN (SELECT unique_id FROM veracity_nodes)
+          AND x.unique_id IN (SELECT unique_id_l FROM veracity_review_pairs UNION ALL SELECT unique_id_r FROM veracity_review_pairs)
+    """)
+    resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress,
+                                review_pairs="veracity_review_pairs", outside="veracity_outside")
     return Increment(
         resolution=resolution,
         affected_persons=con.sql("SELECT person_id FROM veracity_affected_persons").to_arrow_table(),
-        nodes=con.sql("SELECT unique_id FROM veracity_affected_records").to_arrow_table(),
+        nodes=con.sql("SELECT unique_id FROM veracity_nodes").to_arrow_table(),
+        rescored=con.sql("SELECT unique_id FROM veracity_rescored").to_arrow_table(),
         scored=scored, gone=gone,
     )
 
 
-def _add_represented(con: duckdb.DuckDBPyConnection) -> None:
-    """Add to ``veracity_to_score`` the unchanged records a gone or rescored record stood
-    for in scoring (``represented_by``): their one pair was with it."""
+def _candidates(con: duckdb.DuckDBPyConnection) -> None:
+    """``veracity_candidates``: the known records scored in their own right that share
+    the key of some blocking rule with a record to score. Only these can be blocked
+    with one, so scoring against them alone gives the same pairs as against all."""
+    keys = []
+    for i, columns in enumerate(model.PREDICTION_BLOCKING_COLUMNS):
+        key = "hash(" + ", ".join(f'"{c}"' for c in columns) + ")"
+        present = " AND ".join(f'"{c}" IS NOT NULL' for c in columns)
+        con.execute(f"CREATE TABLE veracity_keys_{i} AS SELECT DISTINCT {key} AS k FROM veracity_new_raw WHERE {present}")
+        keys.append(f"{key} IN (SELECT k FROM veracity_keys_{i})")  # a hash collision only adds a candidate
     con.execute(f"""
-        INSERT INTO veracity_to_score
-        SELECT x.unique_id FROM {PREVIOUS_XREF} x
-        WHERE x.represented_by IN (SELECT unique_id FROM veracity_to_score UNION SELECT unique_id FROM veracity_gone)
-        EXCEPT SELECT unique_id FROM veracity_to_score
+        CREATE TABLE veracity_candidates AS
+        SELECT c.* FROM veracity_current c
+        WHERE ({' OR '.join(keys)})
+          AND c.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
+          AND c.unique_id NOT IN (SELECT unique_id FROM {PREVIOUS_XREF} WHERE represented_by IS NOT NULL)
     """)
+
+
+def _register_term_frequencies(con: duckdb.DuckDBPyConnection, linker) -> None:
+    """Term frequencies counted over every current record (Splink's own SQL), as a full
+    run counts them, for the linker over the records to score and their candidates."""
+    db_api = linker._db_api
+    for column in linker._settings_obj._term_frequency_columns:
+        name = column.name.strip('"')
+        con.execute(f"CREATE TABLE veracity_tf_{name} AS {term_frequencies_for_single_column_sql(column, 'veracity_current')}")
+        linker.table_management.register_term_frequency_lookup(db_api.register(f"veracity_tf_{name}"), name)
 
 
 def _affected(con: duckdb.DuckDBPyConnection) -> None:
-    """``veracity_affected_persons`` (previous person ids) and ``veracity_affected_records``
-    (current unique ids): the persons holding a record scored now or gone, a record a new
-    link reaches or a reviewer has decided on since, widened over the links until no link
-    leaves them."""
-    # The links of the kept pairs are not worked out yet: their pairs at the threshold (a
-    # superset) stand in for them, so the closure may take in a person more, never fewer.
+    """``veracity_affected_persons`` (previous person ids) and ``veracity_nodes``
+    (current unique ids): the link groups holding a record scored now or gone, a record
+    a new link reaches or a reviewer has decided on since."""
     con.execute(f"""
-        CREATE VIEW veracity_edges AS
-        SELECT unique_id_l, unique_id_r FROM veracity_kept_pairs WHERE match_probability >= {model.LINK_THRESHOLD}
-        UNION ALL SELECT unique_id_l, unique_id_r FROM veracity_links
-    """)
-    con.execute(f"""
-        CREATE TABLE veracity_seeds AS
-        SELECT unique_id FROM veracity_to_score
-        UNION SELECT unique_id FROM veracity_gone
-        UNION SELECT k.unique_id_r FROM veracity_links k SEMI JOIN veracity_to_score s ON s.unique_id = k.unique_id_l
-        UNION SELECT k.unique_id_l FROM veracity_links k SEMI JOIN veracity_to_score s ON s.unique_id = k.unique_id_r
-        UNION SELECT unique_id_l FROM {NEW_DECISIONS}
-        UNION SELECT unique_id_r FROM {NEW_DECISIONS}
+        CREATE TABLE veracity_affected_groups AS
+        SELECT DISTINCT x.link_group FROM {PREVIOUS_XREF} x WHERE x.unique_id IN (
+            SELECT unique_id FROM veracity_rescored
+            UNION ALL SELECT unique_id_l FROM veracity_links UNION ALL SELECT unique_id_r FROM veracity_links
+            UNION ALL SELECT unique_id_l FROM {NEW_DECISIONS} UNION ALL SELECT unique_id_r FROM {NEW_DECISIONS})
     """)
     con.execute(f"""
         CREATE TABLE veracity_affected_persons AS
-        SELECT DISTINCT x.person_id FROM {PREVIOUS_XREF} x SEMI JOIN veracity_seeds s USING (unique_id)
+        SELECT DISTINCT person_id FROM {PREVIOUS_XREF} WHERE link_group IN (SELECT link_group FROM veracity_affected_groups)
     """)
-    for _round in range(MAX_CLOSURE_ROUNDS):
-        con.execute(f"""
-            CREATE OR REPLACE TABLE veracity_affected_records AS
-            SELECT unique_id FROM veracity_to_score
-            UNION SELECT x.unique_id FROM {PREVIOUS_XREF} x SEMI JOIN veracity_affected_persons USING (person_id)
-                  WHERE x.unique_id IN (SELECT unique_id FROM {RECORDS_TABLE})
-            UNION SELECT unique_id_l FROM {NEW_DECISIONS} WHERE unique_id_l IN (SELECT unique_id FROM {RECORDS_TABLE})
-            UNION SELECT unique_id_r FROM {NEW_DECISIONS} WHERE unique_id_r IN (SELECT unique_id FROM {RECORDS_TABLE})
-        """)
-        reached = con.execute(f"""
-            INSERT INTO veracity_affected_persons
-            SELECT DISTINCT x.person_id FROM (
-                SELECT k.unique_id_r AS unique_id FROM veracity_edges k
-                SEMI JOIN veracity_affected_records a ON a.unique_id = k.unique_id_l
-                UNION
-                SELECT k.unique_id_l FROM veracity_edges k
-                SEMI JOIN veracity_affected_records a ON a.unique_id = k.unique_id_r
-            ) reached JOIN {PREVIOUS_XREF} x USING (unique_id)
-            WHERE x.person_id NOT IN (SELECT person_id FROM veracity_affected_persons)
-        """).fetchall()[0][0]
-        if not reached:
-            return
-    raise RuntimeError("the affected persons did not settle: run 'veracity run --full'")
+    con.execute(f"""
+        CREATE TABLE veracity_nodes AS
+        SELECT unique_id FROM veracity_to_score
+        UNION SELECT unique_id FROM {PREVIOUS_XREF}
+              WHERE link_group IN (SELECT link_group FROM veracity_affected_groups)
+                AND unique_id NOT IN (SELECT unique_id FROM veracity_gone)
+    """)
+
+
+def _add_node_records(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the affected records not yet among the linker's records into it, prepared:
+    the constraints and the cannot-link rules read their fields."""
+    missing = con.sql(f"""
+        SELECT c.* FROM veracity_current c
+        WHERE c.unique_id IN (SELECT unique_id FROM veracity_nodes)
+          AND c.unique_id NOT IN (SELECT unique_id FROM {RECORDS_TABLE})
+    """).to_arrow_table()
+    con.register("veracity_missing_nodes", model.prepare(missing))
+    con.execute(f"INSERT INTO {RECORDS_TABLE} BY NAME SELECT * FROM veracity_missing_nodes")

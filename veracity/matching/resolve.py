@@ -52,6 +52,8 @@ class Resolution:
     review_candidates: pa.Table  # match_pairs rows not linked, between different clusters, not decided
     # unique_id -> represented_by: records an identical record stood for in scoring
     representation: pa.Table | None = None
+    # unique_id -> link_group: the clusters before the constraints split them
+    link_groups: pa.Table | None = None
 
 
 def person_id_for(cluster_key: str) -> str:
@@ -72,12 +74,20 @@ def _quiet() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
 
 
-def linker_for(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict | None, *, keep_values: bool = False) -> Linker:
-    """A Splink linker over ``records`` (clean_person columns) registered as ``veracity_records``.
+def linker_for(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict | None, *, keep_values: bool = False,
+               as_table: bool = False) -> Linker:
+    """A Splink linker over ``records`` (clean_person columns) registered as ``veracity_records``
+    (copied into a DuckDB table with ``as_table``, so rows can be added to it).
     ``keep_values`` keeps the compared values in its output (for charts)."""
     _quiet()
     db_api = DuckDBAPI(connection=con)
-    sdf = db_api.register(model.prepare(records), table_name=RECORDS_TABLE)
+    if as_table:
+        con.register("veracity_prepared", model.prepare(records))
+        con.execute(f"CREATE TABLE {RECORDS_TABLE} AS SELECT * FROM veracity_prepared")
+        con.unregister("veracity_prepared")
+        sdf = db_api.register(RECORDS_TABLE)
+    else:
+        sdf = db_api.register(model.prepare(records), table_name=RECORDS_TABLE)
     settings = model.settings_dict(model.BASE_DIALECT, trained)
     settings["retain_matching_columns"] = keep_values
     return Linker(sdf, settings, log_level=logging.ERROR)
@@ -243,11 +253,14 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
 
 
 def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions: pa.Table, out_dir: str, comparisons: int,
-                   progress: Callable[[str], None] = lambda _m: None) -> Resolution:
+                   progress: Callable[[str], None] = lambda _m: None, review_pairs: str = "veracity_pairs",
+                   outside: str | None = None) -> Resolution:
     """Cluster ``veracity_nodes`` (unique_id) by ``veracity_links`` (links between
     nodes only), apply the constraints, and find the review candidates among
-    ``veracity_pairs``, which are written to ``out_dir``/match_pairs.parquet.
-    ``veracity_representation`` (unique_id, represented_by) is returned as it is."""
+    ``review_pairs``; ``veracity_pairs`` is written to ``out_dir``/match_pairs.parquet.
+    ``outside`` (unique_id, cluster_id) holds the clusters of records that are not
+    nodes but are paired with one. ``veracity_representation`` (unique_id,
+    represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
     progress("wrote the scored pairs")
@@ -261,13 +274,16 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     con.register("veracity_final_clusters", cluster_table)
     progress("applied the cluster constraints")
     strongest = con.sql(strongest_link_sql("veracity_links")).to_arrow_table()
-    candidates = con.sql(review_candidates_sql("veracity_pairs", "veracity_final_clusters", DECISIONS_TABLE)).to_arrow_table()
+    review_clusters = "veracity_final_clusters" if outside is None else \
+        f"(SELECT * FROM veracity_final_clusters UNION ALL SELECT unique_id, cluster_id FROM {outside})"
+    candidates = con.sql(review_candidates_sql(review_pairs, review_clusters, DECISIONS_TABLE)).to_arrow_table()
     progress("found the review candidates")
     pairs, links = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_pairs", "veracity_links"))
     return Resolution(
         pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,
         strongest_link=strongest, review_candidates=candidates,
         representation=con.sql("SELECT unique_id, represented_by FROM veracity_representation").to_arrow_table(),
+        link_groups=con.sql("SELECT unique_id, cluster_id AS link_group FROM veracity_clusters").to_arrow_table(),
     )
 
 

@@ -73,6 +73,7 @@ PAIRS_SCHEMA = pa.schema([
 LINKS_SCHEMA = pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_probability", pa.float64())])
 CLUSTERS_SCHEMA = pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string())])
 STRONGEST_SCHEMA = pa.schema([("unique_id", pa.string()), ("match_probability", pa.float64())])
+LINK_GROUPS_SCHEMA = pa.schema([("unique_id", pa.string()), ("link_group", pa.string())])
 
 
 @dataclass
@@ -87,6 +88,7 @@ class SparkResolution:
     review_candidates: DataFrame
     comparisons: int
     representation: DataFrame  # unique_id, represented_by
+    link_groups: DataFrame  # unique_id, link_group: the clusters before the constraints
 
     def collect(self, out_dir: str) -> Resolution:
         """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
@@ -102,6 +104,7 @@ class SparkResolution:
             strongest_link=to_arrow(self.strongest_link, STRONGEST_SCHEMA),
             review_candidates=to_arrow(self.review_candidates, PAIRS_SCHEMA),
             representation=to_arrow(self.representation, REPRESENTATION),
+            link_groups=to_arrow(self.link_groups, LINK_GROUPS_SCHEMA),
         )
 
 
@@ -293,8 +296,9 @@ def resolve_frames(
     clustered = cluster_pairwise_predictions_at_threshold(
         prepared.select("unique_id"), links, db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
     )
-    clusters = clustered.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string"))
+    clusters = clustered.as_spark_dataframe().select("unique_id", F.col("cluster_id").cast("string")).persist()
     progress("clustered")
+    link_groups = clusters.select("unique_id", F.col("cluster_id").alias("link_group"))
     clusters = _constrained(spark, clusters, links, prepared, decisions).persist()
     progress("applied the cluster constraints")
     views = {name: f"veracity_{name}_{suffix}" for name in ("pairs", "links", "clusters")}
@@ -306,6 +310,7 @@ def resolve_frames(
         review_candidates=spark.sql(spark_sql(review_candidates_sql(views["pairs"], views["clusters"], decisions_view))),
         comparisons=comparisons,
         representation=identical_pairs.select(F.col("unique_id_r").alias("unique_id"), F.col("unique_id_l").alias("represented_by")),
+        link_groups=link_groups,
     )
 
 
