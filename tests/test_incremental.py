@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import pyarrow as pa
 import pytest
 
 from veracity import pipeline, snapshots
@@ -263,3 +264,38 @@ def test_records_scored_through_an_identical_record_say_so_and_are_rescored_when
     now = {r["unique_id"]: r["represented_by"] for r in query(
         after, "SELECT source_system || ':' || source_record_id AS unique_id, represented_by FROM person_xref").to_pylist()}
     assert all(now[uid] is None for uid in orphaned)
+
+
+def test_the_known_records_scored_against_are_exactly_those_sharing_a_blocking_key(resolved_lake):
+    """The candidates for ``predict_between``: every known record that agrees with a
+    record to score on all the columns of some blocking rule, none other, and none an
+    identical record stands for."""
+    import duckdb
+
+    from veracity.matching import incremental, model
+    from veracity.pipeline import current_records
+
+    records = current_records(duckdb.connect(), resolved_lake[0])
+    rows = records.to_pylist()
+    new = rows[::40]
+    new_ids = {r["unique_id"] for r in new}
+    represented = {r["unique_id"] for r in rows[1::7]} - new_ids
+    con = duckdb.connect()
+    con.register("veracity_current", records)
+    con.register("veracity_new_raw", pa.Table.from_pylist(new, schema=records.schema))
+    con.register("veracity_to_score", pa.table({"unique_id": sorted(new_ids)}))
+    con.register(incremental.PREVIOUS_XREF, pa.table({
+        "unique_id": [r["unique_id"] for r in rows],
+        "represented_by": ["someone" if r["unique_id"] in represented else None for r in rows]}))
+    incremental._candidates(con)
+    found = {u for (u,) in con.execute("SELECT unique_id FROM veracity_candidates").fetchall()}
+
+    def keys(row):
+        return {(i, tuple(row[c] for c in cols)) for i, cols in enumerate(model.PREDICTION_BLOCKING_COLUMNS)
+                if all(row[c] is not None for c in cols)}
+
+    wanted = set().union(*(keys(r) for r in new))
+    expected = {r["unique_id"] for r in rows
+                if r["unique_id"] not in new_ids | represented and keys(r) & wanted}
+    assert len(expected) > len(new)
+    assert found == expected

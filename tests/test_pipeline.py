@@ -100,3 +100,16 @@ def test_s3_lake_on_moto_resolves_like_a_local_one(s3_bucket):
     summary = run(lake)
     _assert_resolved(lake, summary)
     assert lake.display("curated").startswith(f"s3://{s3_bucket}/veracity/")
+
+
+def test_blocking_recall_is_measured_on_a_sample_of_persons_when_there_are_many(resolved_lake, monkeypatch):
+    from veracity import evaluate as evaluation
+    lake, _ = resolved_lake
+    whole = evaluate(lake).blocking
+    assert whole["share_of_persons"] == 1.0
+    persons = query(lake, "SELECT count(DISTINCT person_id) AS n FROM person").column("n")[0].as_py()
+    monkeypatch.setattr(evaluation, "BLOCKING_SAMPLE_PERSONS", persons // 4)
+    sampled = evaluate(lake).blocking
+    assert 0 < sampled["share_of_persons"] < 0.5
+    assert 0 < sampled["true_pairs"] < whole["true_pairs"] / 2
+    assert abs(sampled["reachable"] - whole["reachable"]) < 0.05

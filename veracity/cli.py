@@ -176,7 +176,8 @@ def _evaluation_text(result) -> str:
         + (f"\npersons holding two different PNC ids: {result.persons_with_two_pnc_ids}"
            if result.persons_with_two_pnc_ids is not None else "")
         + (f"\nblocking recall: {result.blocking['direct']:.4f} of true pairs compared directly, "
-           f"{result.blocking['reachable']:.4f} reachable through compared pairs" if result.blocking else "")
+           f"{result.blocking['reachable']:.4f} reachable through compared pairs "
+           f"(measured on {result.blocking['share_of_persons']:.0%} of the true persons)" if result.blocking else "")
     )
 
 

@@ -12,6 +12,9 @@ from veracity.lake import Lake
 from veracity.matching.blocking import blocking_recall
 from veracity.sql import connect
 
+# True persons whose records the blocking recall is measured on, at most.
+BLOCKING_SAMPLE_PERSONS = 100_000
+
 
 @dataclass
 class Scores:
@@ -28,7 +31,7 @@ class Evaluation:
     pairwise: Scores
     bcubed: Scores
     persons_with_two_pnc_ids: int | None = None
-    blocking: dict | None = None  # BlockingRecall.as_dict(), when the records are at hand
+    blocking: dict | None = None  # BlockingRecall.as_dict() and the share of persons it was measured on
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,9 +99,17 @@ def evaluate(lake: Lake) -> Evaluation:
             WHERE c.pnc_id IS NOT NULL GROUP BY x.person_id HAVING count(DISTINCT c.pnc_id) > 1)
         """
     ).fetchall()[0][0]
-    records = con.sql("SELECT * FROM clean_person").to_arrow_table()
-    truth_ids = con.sql("SELECT record_key AS unique_id, cluster AS true_id FROM truth").to_arrow_table()
-    result.blocking = blocking_recall(duckdb.connect(), records, truth_ids).as_dict()
+    # Blocking recall on a sample of the true persons (every record of each): at ten
+    # million records the compared true pairs alone would not fit in memory.
+    persons = con.execute("SELECT count(DISTINCT cluster) FROM truth").fetchall()[0][0]
+    share = min(1.0, BLOCKING_SAMPLE_PERSONS / max(persons, 1))
+    con.execute(f"""
+        CREATE TEMP TABLE sampled_truth AS SELECT record_key AS unique_id, cluster AS true_id FROM truth
+        WHERE hash(cluster) % 1000000 < {round(share * 1_000_000)}
+    """)
+    records = con.sql("SELECT c.* FROM clean_person c SEMI JOIN sampled_truth s ON s.unique_id = c.unique_id").to_arrow_table()
+    truth_ids = con.sql("SELECT * FROM sampled_truth").to_arrow_table()
+    result.blocking = {**blocking_recall(duckdb.connect(), records, truth_ids).as_dict(), "share_of_persons": round(share, 4)}
     return result
 
 
