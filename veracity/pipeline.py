@@ -24,7 +24,7 @@ from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
 from veracity.matching.incremental import resolve_increment
-from veracity.matching.resolve import Resolution, connect, resolve, train
+from veracity.matching.resolve import RECORDS_TABLE, Resolution, connect, resolve, train
 from veracity.schema import (
     CLEAN_PERSON,
     CLUSTER_SIZES,
@@ -325,14 +325,17 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
     """)
     lap("read")
     new_decisions = _new_decisions(decision_log, previous.table("clerical_decisions"))
-    increment = resolve_increment(con, saved.model_json, decisions, new_decisions, scratch, progress)
+    increment = resolve_increment(con, saved.model_json, decisions, new_decisions,
+                                  snapshots.layers(previous.snapshot, "match_pairs", "previous_"), scratch, progress)
     resolution = increment.resolution
     lap("match")
     con.register("affected_persons", increment.affected_persons)
     con.register("nodes", increment.nodes)
     was = con.sql("SELECT unique_id, person_id FROM veracity_previous_xref SEMI JOIN affected_persons USING (person_id)").to_arrow_table()
     ids, events = identity.assign(resolution.clusters, was, previous.table("person_id_history"), run_id)
-    touched = con.sql("SELECT * FROM veracity_current SEMI JOIN nodes USING (unique_id)").to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
+    # The linker's records hold every affected record (with the model's derived columns).
+    touched = con.sql(f"SELECT {', '.join(CLEAN_PERSON.arrow_schema.names)} FROM {RECORDS_TABLE} SEMI JOIN nodes USING (unique_id)"
+                      ).to_arrow_table().cast(CLEAN_PERSON.arrow_schema)
     person, xref, aliases, addresses = golden.build(
         con, touched, resolution.clusters, ids, resolution.strongest_link, trust, DEFAULT_TRUST, model.LINK_THRESHOLD,
         resolution.representation, resolution.link_groups,
@@ -427,7 +430,9 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
     trained = trained_model(lake, records, progress, seed=seed, scratch=scratch) if records.num_rows >= 2 else None
     if trained is not None:
         lap("train")
-        resolution = resolve(connect(scratch), records, trained.model_json, decisions, scratch, progress)
+        matching = connect(scratch)
+        resolution = resolve(matching, records, trained.model_json, decisions, scratch, progress)
+        matching.close()  # its scored pairs are on disk now: free the memory before the golden records
     else:
         resolution = Resolution(
             pairs_file=None, pairs=0, comparisons=0, links=0,

@@ -89,16 +89,21 @@ def _register_files(con: duckdb.DuckDBPyConnection, lake: Lake, view: str, files
         con.register(view, ds.dataset([lake.path(f) for f in files], filesystem=lake.fs, format="parquet", schema=schema))
 
 
+def layers(snapshot: dict, name: str, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """The registered layers of ``name`` (see ``register``), oldest first: each
+    layer's relation and the relations of the removal keys that apply to it."""
+    removals = snapshot.get("removals", {}).get(name, [])
+    return [(f"{prefix}{name}__layer{i}", [f"{prefix}{name}__removes{j}" for j, r in enumerate(removals) if r["layers"] > i])
+            for i in range(len(snapshot["tables"].get(name, [])))]
+
+
 def table_sql(snapshot: dict, name: str, prefix: str = "") -> str:
     """The SELECT serving ``name`` from its registered layers (see ``register``)."""
-    files = snapshot["tables"].get(name, [])
-    removals = snapshot.get("removals", {}).get(name, [])
     selects = [f"SELECT * FROM {prefix}{name}__empty"]
-    for i in range(len(files)):
-        later = [j for j, r in enumerate(removals) if r["layers"] > i]
-        kept = " AND ".join(f'"{c}" NOT IN (SELECT key FROM {prefix}{name}__removes{j})'
-                            for j in later for c in REMOVED_BY[name])
-        selects.append(f"SELECT * FROM {prefix}{name}__layer{i}" + (f" WHERE {kept}" if kept else ""))
+    for layer, removed_by in layers(snapshot, name, prefix):
+        removed = " UNION ALL ".join(f"SELECT key FROM {keys}" for keys in removed_by)  # one lookup per column
+        kept = " AND ".join(f'"{c}" NOT IN ({removed})' for c in REMOVED_BY[name]) if removed_by else ""
+        selects.append(f"SELECT * FROM {layer}" + (f" WHERE {kept}" if kept else ""))
     return " UNION ALL BY NAME ".join(selects)
 
 

@@ -62,9 +62,11 @@ class Increment:
 
 
 def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: pa.Table, new_decisions: pa.Table,
-                      out_dir: str, progress: Callable[[str], None] = lambda _m: None) -> Increment:
+                      pair_layers: list[tuple[str, list[str]]], out_dir: str,
+                      progress: Callable[[str], None] = lambda _m: None) -> Increment:
     """``decisions``: every reviewer's decision in force; ``new_decisions``: those made
-    since the last snapshot. The tables named in the module's docstring must exist in ``con``."""
+    since the last snapshot; ``pair_layers``: the layers of ``previous_match_pairs``
+    (``snapshots.layers``). The tables named in the module's docstring must exist in ``con``."""
     con.register(DECISIONS_TABLE, decisions)
     con.register(NEW_DECISIONS, new_decisions)
     con.execute("CREATE TABLE veracity_to_score AS SELECT unique_id FROM veracity_changed")
@@ -78,13 +80,10 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     con.execute("CREATE TABLE veracity_rescored AS SELECT unique_id FROM veracity_to_score UNION SELECT unique_id FROM veracity_gone")
     scored, gone = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_to_score", "veracity_gone"))
     progress(f"scoring {scored:,} new or changed records against the known ones ({gone:,} earlier versions gone)")
-    con.execute("""
-        CREATE TABLE veracity_new_raw AS
-        SELECT * FROM veracity_changed
-        UNION ALL BY NAME
-        SELECT c.* FROM veracity_current c
-        WHERE c.unique_id IN (SELECT unique_id FROM veracity_to_score) AND c.unique_id NOT IN (SELECT unique_id FROM veracity_changed)
-    """)
+    con.execute("CREATE TABLE veracity_new_raw AS SELECT * FROM veracity_changed")
+    unchanged = "SELECT unique_id FROM veracity_to_score EXCEPT SELECT unique_id FROM veracity_changed"
+    if con.execute(f"SELECT count(*) FROM ({unchanged})").fetchall()[0][0]:  # a read of every record: only when needed
+        con.execute(f"INSERT INTO veracity_new_raw BY NAME SELECT c.* FROM veracity_current c SEMI JOIN ({unchanged}) USING (unique_id)")
     _candidates(con)
     progress(f"found {con.execute('SELECT count(*) FROM veracity_candidates').fetchall()[0][0]:,} known records "
              "sharing a blocking key with them")
@@ -116,15 +115,14 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
             predictions.drop_table_from_database_and_remove_from_cache()
 
     _affected(con)
+    nodes, persons = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_nodes", "veracity_affected_persons"))
+    progress(f"{persons:,} persons affected: {nodes:,} records to cluster again")
     _add_node_records(con)
+    progress("read the affected records")
     # The earlier pairs still valid that reach an affected record: those among them
     # are clustered again, the others may be review candidates.
-    con.execute(f"""
-        CREATE TABLE veracity_touching AS SELECT p.* FROM {PREVIOUS_PAIRS} p
-        WHERE (p.unique_id_l IN (SELECT unique_id FROM veracity_nodes) OR p.unique_id_r IN (SELECT unique_id FROM veracity_nodes))
-          AND p.unique_id_l NOT IN (SELECT unique_id FROM veracity_rescored)
-          AND p.unique_id_r NOT IN (SELECT unique_id FROM veracity_rescored)
-    """)
+    _touching(con, pair_layers)
+    progress(f"found {con.execute('SELECT count(*) FROM veracity_touching').fetchall()[0][0]:,} earlier pairs of the affected records")
     among_nodes = """(SELECT * FROM veracity_touching
                       WHERE unique_id_l IN (SELECT unique_id FROM veracity_nodes)
                         AND unique_id_r IN (SELECT unique_id FROM veracity_nodes))"""
@@ -163,6 +161,29 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     )
 
 
+def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[tuple[str, list[str]]]) -> None:
+    """``veracity_touching``: the earlier pairs, still valid, with an affected record.
+    Read layer by layer with one lookup per record id (is it affected; is its pair
+    void: rescored now, or removed by a later layer), as the pairs are many."""
+    con.execute(f"CREATE TABLE veracity_touching AS SELECT * FROM {PREVIOUS_PAIRS} LIMIT 0")
+    for i, (layer, removed_by) in enumerate(pair_layers):
+        removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in removed_by)
+        con.execute(f"""
+            CREATE TABLE veracity_pair_roles_{i} AS
+            SELECT unique_id, bool_or(node) AS node, bool_or(void) AS void FROM (
+                SELECT unique_id, true AS node, false AS void FROM veracity_nodes
+                UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed})
+            GROUP BY unique_id
+        """)
+        con.execute(f"""
+            INSERT INTO veracity_touching BY NAME
+            SELECT p.* FROM {layer} p
+            LEFT JOIN veracity_pair_roles_{i} l ON l.unique_id = p.unique_id_l
+            LEFT JOIN veracity_pair_roles_{i} r ON r.unique_id = p.unique_id_r
+            WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)
+        """)
+
+
 def _candidates(con: duckdb.DuckDBPyConnection) -> None:
     """``veracity_candidates``: the known records scored in their own right that share
     the key of some blocking rule with a record to score. Only these can be blocked
@@ -173,23 +194,30 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> None:
         present = " AND ".join(f'"{c}" IS NOT NULL' for c in columns)
         con.execute(f"CREATE TABLE veracity_keys_{i} AS SELECT DISTINCT {key} AS k FROM veracity_new_raw WHERE {present}")
         keys.append(f"{key} IN (SELECT k FROM veracity_keys_{i})")  # a hash collision only adds a candidate
+    # The keys first (a narrow read of every record), then the candidates' whole rows.
+    columns = sorted({c for rule in model.PREDICTION_BLOCKING_COLUMNS for c in rule} | {"unique_id"})
     con.execute(f"""
-        CREATE TABLE veracity_candidates AS
-        SELECT c.* FROM veracity_current c
+        CREATE TABLE veracity_candidate_ids AS
+        SELECT unique_id FROM (SELECT {', '.join(f'"{c}"' for c in columns)} FROM veracity_current) c
         WHERE ({' OR '.join(keys)})
           AND c.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
           AND c.unique_id NOT IN (SELECT unique_id FROM {PREVIOUS_XREF} WHERE represented_by IS NOT NULL)
     """)
+    con.execute("CREATE TABLE veracity_candidates AS SELECT c.* FROM veracity_current c SEMI JOIN veracity_candidate_ids USING (unique_id)")
 
 
 def _register_term_frequencies(con: duckdb.DuckDBPyConnection, linker) -> None:
     """Term frequencies counted over every current record (Splink's own SQL), as a full
     run counts them, for the linker over the records to score and their candidates."""
     db_api = linker._db_api
-    for column in linker._settings_obj._term_frequency_columns:
+    columns = linker._settings_obj._term_frequency_columns
+    # One read of every record for all the columns, then Splink's SQL over it.
+    con.execute(f"CREATE TABLE veracity_tf_values AS SELECT {', '.join(c.name for c in columns)} FROM veracity_current")
+    for column in columns:
         name = column.name.strip('"')
-        con.execute(f"CREATE TABLE veracity_tf_{name} AS {term_frequencies_for_single_column_sql(column, 'veracity_current')}")
+        con.execute(f"CREATE TABLE veracity_tf_{name} AS {term_frequencies_for_single_column_sql(column, 'veracity_tf_values')}")
         linker.table_management.register_term_frequency_lookup(db_api.register(f"veracity_tf_{name}"), name)
+    con.execute("DROP TABLE veracity_tf_values")
 
 
 def _affected(con: duckdb.DuckDBPyConnection) -> None:
