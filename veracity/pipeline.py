@@ -38,7 +38,7 @@ from veracity.snapshots import Layer, current_run_id, publish_snapshot, read_sna
 from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
-PERSON_XREF_IDS = pa.schema([("unique_id", pa.string()), ("person_id", pa.string()), ("represented_by", pa.string())])
+PERSON_XREF_IDS = pa.schema([("unique_id", pa.string()), ("person_id", pa.string())])
 
 
 @dataclass
@@ -268,6 +268,7 @@ class Resolved:
     persons: int
     records: int
     scored: int
+    review_pairs: int
     affected: int | None = None
     consistency: Consistency | None = None
 
@@ -290,13 +291,12 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
     resolution = resolved.resolution
     lap("golden")
     changes = {e: sum(1 for x in resolved.events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
-    queue = resolved.tables["review_queue"] if "review_queue" in resolved.tables else resolved.layers["review_queue"].rows
     progress(f"resolved {resolved.records:,} records into {resolved.persons:,} persons "
              f"({resolved.scored:,} records scored, {resolution.comparisons:,} comparisons, {resolution.links:,} links, "
-             f"{queue.num_rows:,} pairs for review; " + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
+             f"{resolved.review_pairs:,} pairs for review; " + ", ".join(f"{n:,} ids {e}" for e, n in changes.items() if n) + ")")
 
     summary = RunSummary(run_id, started, datetime.now(UTC), per_source, resolved.persons, resolved.records, resolution.pairs,
-                         comparisons=resolution.comparisons, links=resolution.links, review_queue=queue.num_rows,
+                         comparisons=resolution.comparisons, links=resolution.links, review_queue=resolved.review_pairs,
                          model_version=model_version, id_changes=changes,
                          mode="incremental" if resolved.affected is not None else "full",
                          records_scored=resolved.scored, persons_affected=resolved.affected, consistency=resolved.consistency)
@@ -316,7 +316,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
     """The batches new since ``previous`` resolved against it: only the persons they
     touch are rebuilt, and published as layers on its tables."""
     con = connect(scratch)
-    previous.register(con, ["clean_person", "person_xref", "match_pairs", "person", "review_queue"])
+    previous.register(con, ["clean_person", "person_xref", "match_pairs", "person"])
     _changes(con, lake, previous.snapshot)
     con.execute("""
         CREATE TABLE veracity_previous_xref AS
@@ -350,14 +350,13 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
     """).to_arrow_table()
     queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
     con.register("rebuilt_person", person)
-    persons = con.execute("""
-        SELECT (SELECT count(*) FROM previous_person WHERE person_id NOT IN (SELECT person_id FROM affected_persons))
-             + (SELECT count(*) FROM rebuilt_person)
-    """).fetchall()[0][0]
     sizes = _cluster_sizes(con, run_id, """(SELECT record_count FROM previous_person
                                             WHERE person_id NOT IN (SELECT person_id FROM affected_persons)
                                             UNION ALL SELECT record_count FROM rebuilt_person)""")
-    records = con.execute("SELECT count(*) FROM veracity_current").fetchall()[0][0]
+    # Every current record is held by one person: the sizes give both counts.
+    persons = sum(sizes.column("persons").to_pylist())
+    records = sum(n * size for n, size in zip(sizes.column("persons").to_pylist(),
+                                              sizes.column("records_per_person").to_pylist(), strict=True))
     keys = {"persons": increment.affected_persons.rename_columns(["key"]),
             "records": con.sql("SELECT unique_id AS key FROM veracity_gone").to_arrow_table(),
             "rescored": increment.rescored.rename_columns(["key"])}
@@ -369,7 +368,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
                                                                  ("review_queue", queue))},
     }
     return Resolved(resolution, {"cluster_sizes": sizes}, layers, events, persons, records, increment.scored,
-                    affected=increment.affected_persons.num_rows)
+                    queue.num_rows, affected=increment.affected_persons.num_rows)
 
 
 def _changes(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: dict) -> None:
@@ -459,7 +458,7 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
     tables = {"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
               "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,
               "cluster_sizes": _cluster_sizes(con, run_id, "person_table")}
-    return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows,
+    return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows, queue.num_rows,
                     consistency=consistency), trained.version if trained is not None else None
 def run_stats_rows(summary: RunSummary) -> pa.Table:
     rows = []
