@@ -88,7 +88,7 @@ class EnvironmentConfig:
         worker_type = get("glue_worker_type", str)
         if worker_type not in GLUE_WORKER_TYPES:
             raise ConfigError(f"{where}.glue_worker_type: expected one of {list(GLUE_WORKER_TYPES)}, got {worker_type!r}")
-        flags = get("features", dict)
+        flags = get("features", dict) if "features" in raw else {}
         for flag, on in flags.items():
             if flag not in FEATURES or not isinstance(on, bool):
                 raise ConfigError(f"{where}.features.{flag}: expected a flag of {list(FEATURES)} set true or false")
