@@ -59,3 +59,38 @@ def test_unusable_uris(uri):
 def test_display_paths(tmp_path, s3_bucket):
     assert Lake.open(str(tmp_path)).display("curated") == str(tmp_path / "curated")
     assert Lake.open(f"s3://{s3_bucket}/p").display("curated") == f"s3://{s3_bucket}/p/curated"
+
+
+def test_zones_in_buckets_of_their_own(s3_bucket):
+    import boto3
+    other = f"{s3_bucket[:40]}-landing"
+    boto3.client("s3", region_name="eu-west-2").create_bucket(
+        Bucket=other, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    uri = f"s3://{s3_bucket}/p?landing=s3://{other}"
+    lake = Lake.open(uri)
+    lake.write_bytes(b"x", "landing", "crime", "b1", "x.csv")
+    lake.write_bytes(b"y", "curated", "CURRENT.json")
+    assert lake.display("landing", "crime") == f"s3://{other}/landing/crime"
+    assert lake.display("curated") == f"s3://{s3_bucket}/p/curated"
+    assert Lake.open(lake.uri).read_bytes("landing", "crime", "b1", "x.csv") == b"x"  # the URI names the whole lake
+    assert not Lake.open(f"s3://{s3_bucket}/p").exists("landing")
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("lnding=s3://b", "unknown zone 'lnding'"),
+    ("landing=/tmp/x", "must be at s3://bucket"),
+    ("landing", "zones are given as zone=s3://"),
+])
+def test_bad_zones_are_clear_errors(query, message):
+    with pytest.raises(LakeError, match=message):
+        Lake.open(f"s3://some-bucket/p?{query}")
+
+
+def test_zone_buckets_must_exist(s3_bucket):
+    with pytest.raises(LakeError, match="'no-such-zone-bucket' of lake"):
+        Lake.open(f"s3://{s3_bucket}/p?clean=s3://no-such-zone-bucket")
+
+
+def test_local_lakes_take_no_zones(tmp_path):
+    with pytest.raises(LakeError, match="s3:// lakes only"):
+        Lake.open(f"{tmp_path}?landing=s3://b")

@@ -1,5 +1,6 @@
 """End to end: synthetic extracts in, golden persons out, on a local and an s3:// lake."""
 
+import boto3
 import pyarrow.compute as pc
 import pytest
 
@@ -96,11 +97,21 @@ def test_empty_landing_is_an_error(tmp_path):
 
 
 def test_s3_lake_on_moto_resolves_like_a_local_one(s3_bucket):
-    lake = Lake.open(f"s3://{s3_bucket}/veracity")
+    # As deployed: landing, clean and quarantine in buckets of their own.
+    s3 = boto3.client("s3", region_name="eu-west-2")
+    zones = {zone: f"{s3_bucket[:40]}-{zone}" for zone in ("landing", "clean", "quarantine")}
+    for bucket in zones.values():
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    lake = Lake.open(f"s3://{s3_bucket}/veracity?" + "&".join(f"{z}=s3://{b}" for z, b in zones.items()))
     generate(lake, 400, seed=7)
     summary = run(lake)
     _assert_resolved(lake, summary)
     assert lake.display("curated").startswith(f"s3://{s3_bucket}/veracity/")
+    for zone, bucket in zones.items():
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        assert keys and all(k.startswith(f"{zone}/") for k in keys), zone
+    home = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert home and not [k for k in home if k.split("/")[1] in zones]
     # A delta: resolved incrementally, its layers read back through pyarrow's S3 filesystem.
     from veracity.synthetic.delta import generate_delta
     generate_delta(lake, 1)

@@ -9,6 +9,14 @@ Layout (relative to the lake root):
     state/batches/<source>/<batch_id>.json                  ledger: batches already scrubbed
     curated/snapshots/<run_id>/<table>.parquet              one snapshot per run
     curated/CURRENT.json                                    pointer to the published snapshot
+
+On AWS each zone may live in a bucket of its own (the CDK storage stack makes one per
+zone), still under a folder named after the zone. Such a lake is named by one string,
+the root's URI with the other zones' roots as query parameters:
+
+    s3://curated-bucket?landing=s3://landing-bucket&clean=s3://clean-bucket
+
+so the same ``--lake`` argument works for every job, process and command.
 """
 
 from __future__ import annotations
@@ -17,8 +25,8 @@ import io
 import json
 import os
 import posixpath
-from dataclasses import dataclass
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -41,13 +49,31 @@ def _s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+def _s3_root(fs: pafs.FileSystem, uri: str, bucket: str, prefix: str) -> str:
+    """``bucket/prefix`` of an s3:// root, once its bucket is known to exist."""
+    if not bucket:
+        raise LakeError(f"lake {uri!r} names no bucket: use s3://bucket/prefix")
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as exc:
+        raise LakeError(f"cannot reach bucket {bucket!r} of lake {uri}: {exc}") from exc
+    if info.type == pafs.FileType.NotFound:
+        raise LakeError(f"bucket {bucket!r} of lake {uri} does not exist; create it first")
+    return (bucket + "/" + prefix.strip("/")).rstrip("/")
+
+
+ZONES = ("landing", "truth", "clean", "quarantine", "state", "curated", "models", "staging")
+
+
 @dataclass
 class Lake:
-    """A lake rooted at a local directory or at ``s3://bucket/prefix``."""
+    """A lake rooted at a local directory or at ``s3://bucket/prefix``; ``zones`` maps a
+    zone to the root it lives under when that is not ``root``."""
 
     uri: str
     fs: pafs.FileSystem
     root: str
+    zones: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, uri: str, *, create: bool = False) -> Lake:
@@ -55,17 +81,24 @@ class Lake:
             raise LakeError("no lake given: pass --lake DIR or --lake s3://bucket/prefix")
         if uri.startswith("s3://"):
             parsed = urlparse(uri)
-            if not parsed.netloc:
-                raise LakeError(f"lake {uri!r} names no bucket: use s3://bucket/prefix")
-            fs = _s3_filesystem()
-            root = (parsed.netloc + "/" + parsed.path.strip("/")).rstrip("/")
             try:
-                info = fs.get_file_info(parsed.netloc)
-            except OSError as exc:
-                raise LakeError(f"cannot reach lake {uri}: {exc}") from exc
-            if info.type == pafs.FileType.NotFound:
-                raise LakeError(f"bucket {parsed.netloc!r} of lake {uri} does not exist; create it first")
-            return cls(uri, fs, root)
+                fields = parse_qsl(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query))
+            except ValueError as exc:
+                raise LakeError(f"lake {uri!r}: zones are given as zone=s3://bucket[/prefix] ({exc})") from exc
+            zone_uris = {}
+            for zone, zone_uri in fields:
+                zone_parsed = urlparse(zone_uri)
+                if zone not in ZONES:
+                    raise LakeError(f"lake {uri!r}: unknown zone {zone!r} (zones: {', '.join(ZONES)})")
+                if zone_parsed.scheme != "s3" or zone_parsed.query:
+                    raise LakeError(f"lake {uri!r}: zone {zone} must be at s3://bucket[/prefix], got {zone_uri!r}")
+                zone_uris[zone] = zone_parsed
+            fs = _s3_filesystem()
+            root = _s3_root(fs, uri, parsed.netloc, parsed.path)
+            zones = {zone: _s3_root(fs, uri, z.netloc, z.path) for zone, z in zone_uris.items()}
+            return cls(uri, fs, root, zones)
+        if "?" in uri:
+            raise LakeError(f"lake {uri!r}: zones in buckets of their own are for s3:// lakes only")
         if "://" in uri:
             raise LakeError(f"lake {uri!r}: only local directories and s3:// URIs are supported")
         root = os.path.abspath(uri)
@@ -80,7 +113,9 @@ class Lake:
         return isinstance(self.fs, pafs.LocalFileSystem)
 
     def path(self, *parts: str) -> str:
-        return posixpath.join(self.root, *parts)
+        zone = parts[0].split("/", 1)[0] if parts else None  # a part may be a whole relative path
+        root = self.zones.get(zone, self.root)
+        return posixpath.join(root, *parts)
 
     def display(self, *parts: str) -> str:
         """A path as the user would write it (s3://… or a local path)."""
