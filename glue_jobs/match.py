@@ -10,9 +10,11 @@ the reviewers' decisions, and stages its output for the publish step:
     staging/match/<run_id>/clusters/           unique_id -> cluster_id
     staging/match/<run_id>/strongest_link/     unique_id -> match_probability of its strongest link
     staging/match/<run_id>/review_candidates/  pairs between different clusters not yet decided
+    staging/match/<run_id>/representation/     unique_id -> represented_by: identical records scored once
+    staging/match/<run_id>/link_groups/        unique_id -> link_group: the clusters before the constraints
     staging/match/<run_id>/summary.json        model version and counts
 
-Each table is a directory of Parquet files written by Spark. Splink's intermediate
+The publish job (glue_jobs/publish.py) builds the golden records from them. Each table is a directory of Parquet files written by Spark. Splink's intermediate
 tables are checkpointed under staging/match/<run_id>/checkpoints/, removed at the end.
 The job needs Splink's similarity jar on the classpath (Glue: --extra-jars with the
 scala-udf-similarity jar for Spark 3 that Splink ships). Glue adds arguments of its
@@ -26,9 +28,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-STAGING = ("staging", "match")
-TABLES = ("match_pairs", "clusters", "strongest_link", "review_candidates")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     from datetime import UTC, datetime
@@ -39,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from veracity.lake import Lake
     from veracity.matching import model_store
     from veracity.matching.spark import current_records_frame, resolve_frames
-    from veracity.pipeline import new_run_id
+    from veracity.pipeline import STAGED_MATCH, STAGED_TABLES, new_run_id
 
     parser = argparse.ArgumentParser(prog="match")
     parser.add_argument("--lake", required=True)
@@ -59,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         trained = model_store.load(lake, args.model_version)
     run_id = args.run_id or new_run_id(datetime.now(UTC))
-    staging = (*STAGING, run_id)
+    staging = (*STAGED_MATCH, run_id)
 
     spark = SparkSession.builder.getOrCreate()
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -67,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # For now the current records are read on the driver, by the local path's query.
     records = current_records_frame(spark, lake)
     result = resolve_frames(spark, records, trained.model_json, review.current_decisions(lake), print)
-    frames = dict(zip(TABLES, (result.pairs, result.clusters, result.strongest_link, result.review_candidates), strict=True))
+    frames = dict(zip(STAGED_TABLES, (result.pairs, result.clusters, result.strongest_link, result.review_candidates,
+                                      result.representation, result.link_groups), strict=True))
     for name, frame in frames.items():
         frame.write.mode("overwrite").parquet(lake.display(*staging, name))
     summary = {

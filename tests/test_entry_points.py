@@ -29,6 +29,21 @@ def test_glue_job_runs_the_pipeline_and_ignores_glue_arguments(tmp_path, capsys)
     assert lake.exists("curated", "CURRENT.json")
 
 
+def test_glue_generate_job_lands_synthetic_extracts(tmp_path, capsys):
+    job = _load("glue_jobs/generate.py")
+    assert job.main(["--lake", str(tmp_path), "--people", "30", "--seed", "5", "--JOB_NAME", "veracity-generate"]) == 0
+    lake = Lake.open(str(tmp_path))
+    assert len(lake.list_dirs("landing")) == 11
+    assert job.main(["--lake", str(tmp_path), "--people", "0"]) == 1
+    assert "--people must be at least 1" in capsys.readouterr().err
+
+
+def test_glue_publish_job_without_a_staged_match_is_a_clear_error(tmp_path, capsys):
+    job = _load("glue_jobs/publish.py")
+    assert job.main(["--lake", str(tmp_path)]) == 1
+    assert "no staged match" in capsys.readouterr().err
+
+
 def test_ingest_handler_verdicts_on_moto(s3_bucket):
     handler = _load("lambdas/ingest/handler.py")
     lake = Lake.open(f"s3://{s3_bucket}/force")

@@ -16,12 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.spark_session import local_spark
-from veracity import review
+from veracity import review, snapshots
 from veracity.lake import Lake
 from veracity.matching import model, model_store
 from veracity.matching.resolve import connect, resolve, train
 from veracity.pipeline import current_records, scrub_stage
 from veracity.sources import load_sources
+from veracity.sql import query
 from veracity.synthetic import generate
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -r requirements-dev.txt)")
@@ -180,8 +181,8 @@ def test_same_scored_pairs_and_evidence_on_spark_as_on_duckdb(spark, both):
     assert candidates[0] - different == candidates[1] - different
 
 
-def _job():
-    spec = importlib.util.spec_from_file_location("glue_jobs_match", ROOT / "glue_jobs" / "match.py")
+def _load_job(script: str = "match.py"):
+    spec = importlib.util.spec_from_file_location(f"glue_jobs_{script[:-3]}", ROOT / "glue_jobs" / script)
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
     return job
@@ -201,7 +202,7 @@ def small_lake(lake, tmp_path_factory) -> Lake:
 
 @pytest.mark.slow  # Spark's fixed costs: about half a minute however few the records
 def test_glue_match_job_stages_the_spark_resolution(spark, small_lake, tmp_path, capsys):
-    job = _job()
+    job = _load_job()
     argv = ["--lake", small_lake.root, "--run-id", "r1", "--JOB_NAME", "veracity-match"]
     assert job.main(argv) == 0
     assert "matched " in capsys.readouterr().out
@@ -219,8 +220,19 @@ def test_glue_match_job_stages_the_spark_resolution(spark, small_lake, tmp_path,
     assert summary["persons"] == len(_partition(local.clusters))
     assert not small_lake.exists(*staged, "checkpoints")
 
+    # The publish job turns the staged match into the lake's snapshot, as a local run would.
+    publish = _load_job("publish.py")
+    assert publish.main(["--lake", small_lake.root, "--JOB_NAME", "veracity-publish"]) == 0
+    assert "published r1" in capsys.readouterr().out
+    assert snapshots.current_run_id(small_lake) == "r1" and not small_lake.exists(*staged)
+    xref = query(small_lake, "SELECT source_system || ':' || source_record_id AS unique_id, person_id FROM person_xref")
+    assert xref.num_rows == records.num_rows
+    assert _partition(xref.rename_columns(["unique_id", "cluster_id"])) == _partition(local.clusters)
+    assert publish.main(["--lake", small_lake.root]) == 1  # nothing staged now
+    assert "no staged match" in capsys.readouterr().err
+
 
 def test_glue_match_job_needs_a_trained_model(lake, capsys):
-    job = _job()
+    job = _load_job()
     assert job.main(["--lake", lake.root, "--model-version", "v-none"]) == 1
     assert "no model version" in capsys.readouterr().err

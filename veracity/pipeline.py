@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from veracity import batches as batch_ledger
 from veracity import review, snapshots
@@ -288,8 +289,14 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         if previous is not None and not full and why_not and saved is not None:
             progress(f"resolving every record: snapshot {previous_run} is no base for an incremental run ({why_not})")
         resolved, model_version = _resolve_all(lake, previous, run_id, trust, decisions, scratch, progress, lap, seed, full)
-    resolution = resolved.resolution
     lap("golden")
+    return _publish(lake, run_id, started, per_source, resolved, model_version, decision_log, progress)
+
+
+def _publish(lake: Lake, run_id: str, started: datetime, per_source: dict[str, ScrubStats], resolved: Resolved,
+             model_version: str | None, decision_log: pa.Table, progress: Progress) -> RunSummary:
+    """Publish what a run resolved as snapshot ``run_id``, with its stats."""
+    resolution = resolved.resolution
     changes = {e: sum(1 for x in resolved.events.column("event").to_pylist() if x == e) for e in ("created", "merged", "split", "retired")}
     progress(f"resolved {resolved.records:,} records into {resolved.persons:,} persons "
              f"({resolved.scored:,} records scored, {resolution.comparisons:,} comparisons, {resolution.links:,} links, "
@@ -440,6 +447,15 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
             review_candidates=MATCH_PAIRS.empty(),
         )
     lap("match")
+    resolved = _golden_all(con, previous, run_id, trust, decisions, records, resolution, progress, full)
+    return resolved, trained.version if trained is not None else None
+
+
+def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, run_id: str, trust: dict[str, int],
+                decisions: pa.Table, records: pa.Table, resolution: Resolution, progress: Progress,
+                full: bool) -> Resolved:
+    """Stable ids, golden records and the review queue for every current record; with
+    ``full`` and a snapshot, how far the result agrees with it."""
     was = previous.xref_ids() if previous else PERSON_XREF_IDS.empty_table()
     history = previous.table("person_id_history") if previous else PERSON_ID_HISTORY.empty()
     ids, events = identity.assign(resolution.clusters, was, history, run_id)
@@ -459,7 +475,57 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
               "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,
               "cluster_sizes": _cluster_sizes(con, run_id, "person_table")}
     return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows, queue.num_rows,
-                    consistency=consistency), trained.version if trained is not None else None
+                    consistency=consistency)
+
+
+STAGED_MATCH = ("staging", "match")
+STAGED_TABLES = ("match_pairs", "clusters", "strongest_link", "review_candidates", "representation", "link_groups")
+
+
+def latest_staged_match(lake: Lake) -> str | None:
+    """The run id of the newest match staged in full (its summary written last)."""
+    staged = [r for r in lake.list_dirs(*STAGED_MATCH) if lake.exists(*STAGED_MATCH, r, "summary.json")]
+    return max(staged) if staged else None
+
+
+def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | None = None,
+                   progress: Progress = lambda _m: None) -> RunSummary:
+    """Publish a match staged by another engine (the Glue match job, on Spark): stable
+    ids, golden records and the review queue built here, as a full run builds them."""
+    run_id = run_id or latest_staged_match(lake)
+    if run_id is None or not lake.exists(*STAGED_MATCH, run_id, "summary.json"):
+        raise VeracityError(f"no staged match {run_id or ''} in {lake.display(*STAGED_MATCH)}: run the match job first")
+    staged = (*STAGED_MATCH, run_id)
+    summary = lake.read_json(*staged, "summary.json")
+    if current_run_id(lake) is not None and current_run_id(lake) >= run_id:
+        raise VeracityError(f"staged match {run_id} is not newer than the published snapshot {current_run_id(lake)}")
+    trust = {name: config.trust for name, config in load_sources(sources_dir).items()}
+    started = datetime.now(UTC)
+    previous_run = current_run_id(lake)
+    previous = PreviousState.read(lake, previous_run) if previous_run else None
+    with tempfile.TemporaryDirectory(prefix="veracity-") as scratch:
+        con = connect(scratch)
+        records = current_records(con, lake)
+        pairs_file = f"{scratch}/match_pairs.parquet"
+        dataset = lake.dataset(*staged, "match_pairs", schema=MATCH_PAIRS.arrow_schema)
+        with pq.ParquetWriter(pairs_file, MATCH_PAIRS.arrow_schema, compression="zstd") as writer:
+            for batch in dataset.to_batches():  # streamed: the pairs are the largest table
+                writer.write_batch(batch)
+        read = {name: lake.read_table(*staged, name) for name in STAGED_TABLES if name != "match_pairs"}
+        resolution = Resolution(
+            pairs_file=pairs_file, pairs=summary["pairs"], comparisons=summary["comparisons"], links=summary["links"],
+            clusters=read["clusters"], strongest_link=read["strongest_link"],
+            review_candidates=read["review_candidates"].cast(MATCH_PAIRS.arrow_schema),
+            representation=read["representation"], link_groups=read["link_groups"],
+        )
+        resolved = _golden_all(con, previous, run_id, trust, review.current_decisions(lake), records, resolution,
+                               progress, full=previous is not None)
+        published = _publish(lake, run_id, started, {}, resolved, summary["model_version"],
+                             review.all_decisions(lake), progress)
+    lake.delete_dir(*staged)
+    return published
+
+
 def run_stats_rows(summary: RunSummary) -> pa.Table:
     rows = []
     for source, s in sorted(summary.per_source.items()) + [("*", summary.totals)]:
