@@ -36,6 +36,7 @@ class EnvironmentConfig:
     # credentials used at deploy time, and synth needs no AWS access.
     account: str | None = None
     destroy_on_delete: bool = False  # dev only: stacks take their data with them
+    deletion_protection: bool = False  # stacks and the ledger refuse deletion (prod)
     glue_worker_type: str = "G.1X"
     glue_workers: int = 2
     ingest_concurrency: int = 5  # reserved concurrency of the ingest Lambda
@@ -92,6 +93,8 @@ class EnvironmentConfig:
         for flag, on in flags.items():
             if flag not in FEATURES or not isinstance(on, bool):
                 raise ConfigError(f"{where}.features.{flag}: expected a flag of {list(FEATURES)} set true or false")
+        if get("destroy_on_delete", bool) and get("deletion_protection", bool):
+            raise ConfigError(f"{where}: destroy_on_delete and deletion_protection contradict each other")
         glue_workers = positive("glue_workers")
         if glue_workers < 2:
             raise ConfigError(f"{where}.glue_workers: a Glue Spark job needs at least 2 workers, got {glue_workers}")
@@ -103,6 +106,7 @@ class EnvironmentConfig:
             object_lock=get("object_lock", bool, required=True),
             account=account,
             destroy_on_delete=get("destroy_on_delete", bool),
+            deletion_protection=get("deletion_protection", bool),
             glue_worker_type=worker_type,
             glue_workers=glue_workers,
             ingest_concurrency=positive("ingest_concurrency"),

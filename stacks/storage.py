@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+import re
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.nag import acknowledge
 
 # Construct id -> server access log prefix, for the KMS-encrypted data buckets.
 DATA_BUCKETS = {
@@ -19,16 +22,37 @@ DATA_BUCKETS = {
 }
 
 
+def bucket_name(config: EnvironmentConfig, bucket_id: str) -> str:
+    """A zone's bucket name, fixed by the environment so other stacks refer to it by name
+    (no cross-stack export in their IAM policies); account and region keep it unique."""
+    zone = re.sub(r"(?<!^)(?=[A-Z])", "-", bucket_id).lower()
+    return f"{config.name_prefix}-{zone}-{Aws.ACCOUNT_ID}-{config.region}"
+
+
+def zone_bucket(scope: Construct, config: EnvironmentConfig, bucket_id: str) -> s3.IBucket:
+    """A zone's bucket as another stack sees it: by name."""
+    return s3.Bucket.from_bucket_name(scope, f"{bucket_id}Bucket", bucket_name(config, bucket_id))
+
+
+def objects_finding(config: EnvironmentConfig, bucket_id: str) -> str:
+    """cdk-nag's id for an IAM wildcard over a zone bucket's objects."""
+    name = f"{config.name_prefix}-{re.sub(r'(?<!^)(?=[A-Z])', '-', bucket_id).lower()}-<AWS::AccountId>-{config.region}"
+    return f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/*]"
+
+
 class StorageStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
+        # dev is disposable: its stacks take their data with them; test and prod keep theirs.
+        removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
+        self.bucket_names = {bucket_id: bucket_name(config, bucket_id) for bucket_id in DATA_BUCKETS}
 
         self.key = kms.Key(
             self,
             "DataKey",
             description=f"{config.name_prefix}: encrypts the Veracity data buckets",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=removal,
         )
 
         # Server access logging cannot deliver to a KMS-encrypted target, so this
@@ -40,7 +64,8 @@ class StorageStack(Stack):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=removal,
+            auto_delete_objects=config.destroy_on_delete,
         )
 
         self.buckets: dict[str, s3.Bucket] = {}
@@ -48,6 +73,7 @@ class StorageStack(Stack):
             self.buckets[bucket_id] = s3.Bucket(
                 self,
                 bucket_id,
+                bucket_name=bucket_name(config, bucket_id),
                 encryption=s3.BucketEncryption.KMS,
                 encryption_key=self.key,
                 bucket_key_enabled=True,
@@ -59,11 +85,21 @@ class StorageStack(Stack):
                 object_lock_enabled=bucket_id == "Landing" and config.object_lock,
                 lifecycle_rules=[
                     s3.LifecycleRule(
-                        noncurrent_version_expiration=Duration.days(config.retention_days)
+                        noncurrent_version_expiration=Duration.days(config.retention_days),
+                        abort_incomplete_multipart_upload_after=Duration.days(7),
                     )
                 ],
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=removal,
+                auto_delete_objects=config.destroy_on_delete,
             )
+
+        if config.destroy_on_delete:
+            # The custom resource that empties the buckets before deletion is CDK's own provider.
+            acknowledge(self, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AWSLambdaBasicExecutionRole]", "CDK's auto-delete-objects provider (dev only) logs with "
+                        "the basic execution policy; it is CDK's code, not ours to change.")
+            acknowledge(self, "AwsSolutions-L1", "CDK's auto-delete-objects provider (dev only) picks its own "
+                        "runtime with each CDK release.")
 
         # S3 -> EventBridge for landing, set on the L1 bucket: the L2's
         # event_bridge_enabled deploys a Lambda-backed custom resource (with an

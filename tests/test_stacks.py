@@ -61,7 +61,8 @@ def test_buckets_encrypted_private_versioned_and_retained(templates, env):
             "RestrictPublicBuckets": True,
         }, lid
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, lid
-        assert bucket["DeletionPolicy"] == "Retain", lid
+        # dev is disposable; test and prod keep their data when a stack goes.
+        assert bucket["DeletionPolicy"] == ("Delete" if env == "dev" else "Retain"), lid
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -82,6 +83,7 @@ def test_data_buckets_use_the_key_log_access_and_expire_old_versions(stages, tem
                 "NoncurrentVersionExpiration": {
                     "NoncurrentDays": stages[env].config.retention_days
                 },
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
                 "Status": "Enabled",
             }
         ]
@@ -104,7 +106,7 @@ def test_every_bucket_policy_denies_insecure_transport(templates, env):
 def test_kms_key_rotates(templates, env):
     [key] = resources(templates[env], "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == ("Delete" if env == "dev" else "Retain")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
