@@ -10,12 +10,30 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+# Who may read a column; the CDK catalog (stacks/catalog.py) enforces it with Lake Formation tags.
+SENSITIVITY_LEVELS = ("general", "identifier", "restricted")
+
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a table.
+
+    ``sensitivity`` is one of SENSITIVITY_LEVELS: "general" columns are for every
+    analyst; "identifier" columns hold identity numbers (PNC id, CRO, NI, driving
+    licence, other shared ids); intelligence-system fields, and anything that may carry
+    them such as a raw source row, are "restricted".
+    """
+
     name: str
     type: pa.DataType
     doc: str
+    sensitivity: str = "general"  # one of SENSITIVITY_LEVELS
+
+    def __post_init__(self) -> None:
+        if self.sensitivity not in SENSITIVITY_LEVELS:
+            raise ValueError(
+                f"column {self.name}: sensitivity {self.sensitivity!r} is not one of {SENSITIVITY_LEVELS}"
+            )
 
 
 @dataclass(frozen=True)
@@ -90,11 +108,11 @@ CLEAN_PERSON = Table(
         Column("postcode_district", STR, "Postcode district (outward code), e.g. 'B12'"),
         Column("phone", STR, "Telephone number in E.164"),
         Column("email", STR, "Email, lower case"),
-        Column("pnc_id", STR, "PNC id with a valid check letter"),
-        Column("cro_number", STR, "CRO number"),
-        Column("ni_number", STR, "National Insurance number with a valid prefix"),
-        Column("driving_licence", STR, "Driving licence number"),
-        Column("other_id", STR, "Other shared identifier"),
+        Column("pnc_id", STR, "PNC id with a valid check letter", "identifier"),
+        Column("cro_number", STR, "CRO number", "identifier"),
+        Column("ni_number", STR, "National Insurance number with a valid prefix", "identifier"),
+        Column("driving_licence", STR, "Driving licence number", "identifier"),
+        Column("other_id", STR, "Other shared identifier", "identifier"),
         Column("quality_flags", STR, "';' separated field problems found while scrubbing"),
     ),
 )
@@ -106,7 +124,7 @@ QUARANTINE = Table(
     + (
         Column("line_number", pa.int64(), "1-based line (or record) number in the extract"),
         Column("reason_codes", STR, "';' separated reason codes"),
-        Column("raw_record", STR, "The row as received"),
+        Column("raw_record", STR, "The row as received", "restricted"),
     ),
 )
 
@@ -125,10 +143,10 @@ PERSON = Table(
         Column("postcode", STR, "Postcode of that address"),
         Column("phone", STR, "Phone of the most recent record holding one"),
         Column("email", STR, "Email of the most recent record holding one"),
-        Column("pnc_id", STR, "PNC id (most trusted source, then most frequent)"),
-        Column("cro_number", STR, "CRO number (most trusted source, then most frequent)"),
-        Column("ni_number", STR, "National Insurance number (most trusted source, then most frequent)"),
-        Column("driving_licence", STR, "Driving licence number (most trusted source, then most frequent)"),
+        Column("pnc_id", STR, "PNC id (most trusted source, then most frequent)", "identifier"),
+        Column("cro_number", STR, "CRO number (most trusted source, then most frequent)", "identifier"),
+        Column("ni_number", STR, "National Insurance number (most trusted source, then most frequent)", "identifier"),
+        Column("driving_licence", STR, "Driving licence number (most trusted source, then most frequent)", "identifier"),
         Column("record_count", pa.int64(), "Source records resolved to this person"),
         Column("source_systems", STR, "';' separated systems holding this person"),
         Column("records_by_system", STR, "JSON: source system -> records"),

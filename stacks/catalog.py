@@ -1,0 +1,569 @@
+"""The lake's Glue catalog, governed by Lake Formation.
+
+Every table's columns come from ``veracity.schema`` (one source of truth), and so
+does each column's sensitivity, which becomes a Lake Formation tag: analysts see
+"general" columns only, investigators every column. The catalog no longer defers to
+IAM (the IAMAllowedPrincipals defaults are off), so a query reaches a table or column
+only through a Lake Formation grant; reading the objects directly in S3 stays with IAM,
+for the roles whose policies allow it.
+
+Where the tables live (each zone has its own bucket, under a folder named after it):
+
+    clean bucket       clean/clean_person/<source>/<batch_id>.parquet   clean_person_versions
+                       clean/deletions/<source>/<batch_id>.parquet      deletions
+                       clean/data_quality/<source>/<batch_id>.parquet   data_quality
+    quarantine bucket  quarantine/<source>/<batch_id>.parquet           quarantine
+    curated bucket     curated/snapshots/<run_id>/<table>.parquet       the snapshot tables
+                       curated/athena/<table>/manifest                  what Athena reads of them
+
+Zone tables are plain Parquet tables at the zone's folder. The per-source subfolders
+are not partitions: every zone row already carries a ``source_system`` column, and a
+Hive partition may not share a data column's name; Athena reads a table's nested
+prefixes, so no partition is needed to find the files (nor any projection to keep up
+to date as source systems are added). Filter on ``source_system`` as on any column:
+it prunes no files.
+
+clean_person exists twice: the clean zone holds every version of every accepted
+record (one row per record per batch that carried it), served as
+``clean_person_versions``; the snapshot's ``clean_person`` holds the current version
+of each record, minus deletions, as the pipeline resolved them.
+
+Contract with the publish step (not in this stack): a snapshot table may span several
+run folders, so snapshot tables are SymlinkTextInputFormat tables. When a snapshot
+becomes current, the publish step writes, per table, ``curated/athena/<table>/manifest``
+in the curated bucket: a text file listing one ``s3://`` URI per line of the Parquet
+files whose union is the table, and replaces it whole on every publish (the file must
+not start with ``_`` or ``.``, which Athena skips). A layered table whose snapshot
+entry has ``removals`` is not the plain union of its layers: the manifest must list a
+file written whole for it, never the raw layers, or Athena would serve removed rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pyarrow as pa
+from aws_cdk import Acknowledgment, Aws, DefaultStackSynthesizer, Fn, Stack, Validations
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lakeformation as lakeformation
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.storage import StorageStack
+from veracity.schema import (
+    CLEAN_PERSON,
+    CURATED_TABLES,
+    DATA_QUALITY,
+    DELETIONS,
+    QUARANTINE,
+    SENSITIVITY_LEVELS,
+    Table,
+)
+
+SENSITIVITY_TAG = "sensitivity"
+ATHENA_ENGINE = "Athena engine version 3"
+GLUE_COMMENT_LIMIT = 255
+
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+SYMLINK_INPUT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+SYMLINK_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+
+# The buckets Lake Formation governs. Athena's results bucket stays out: Athena cannot
+# write query results to a location registered with Lake Formation.
+GOVERNED_BUCKETS = ("Clean", "Curated", "Quarantine")
+
+# IAM actions, listed one by one (no wildcards) and each scoped by ARN below.
+# Objects of a governed bucket, for Lake Formation's data-access role: no *Version*
+# actions, so no query can rewrite the history the versioned buckets keep.
+LAKE_OBJECT_ACTIONS = [
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+]
+RESULT_OBJECT_ACTIONS = [  # a consumer's own Athena results
+    "s3:AbortMultipartUpload",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+]
+BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
+LAKE_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+RESULT_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]  # SSE-KMS query results
+ATHENA_QUERY_ACTIONS = [
+    "athena:BatchGetQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:GetWorkGroup",
+    "athena:ListQueryExecutions",
+    "athena:StartQueryExecution",
+    "athena:StopQueryExecution",
+]
+GLUE_READ_ACTIONS = [
+    "glue:BatchGetPartition",
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:GetTable",
+    "glue:GetTables",
+]
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    """A Glue table: the schema table it serves, and where its files (or manifest) live."""
+
+    name: str
+    schema: Table
+    bucket: str  # a key of StorageStack.buckets
+    folder: str  # the table's folder in that bucket
+    symlink: bool  # located at a manifest of the files (snapshot tables), not at the files
+
+
+# Tables read straight from a zone's folder; every other curated table is served
+# from the current snapshot, through its manifest.
+ZONE_TABLES = (
+    CatalogTable("clean_person_versions", CLEAN_PERSON, "Clean", "clean/clean_person/", False),
+    CatalogTable("deletions", DELETIONS, "Clean", "clean/deletions/", False),
+    CatalogTable("data_quality", DATA_QUALITY, "Clean", "clean/data_quality/", False),
+    CatalogTable("quarantine", QUARANTINE, "Quarantine", "quarantine/", False),
+)
+CATALOG_TABLES = ZONE_TABLES + tuple(
+    CatalogTable(name, table, "Curated", f"curated/athena/{name}/", True)
+    for name, table in CURATED_TABLES.items()
+    if name not in {t.name for t in ZONE_TABLES}
+)
+
+
+def glue_type(arrow_type: pa.DataType) -> str:
+    """The Hive/Glue type Athena reads a Parquet column of ``arrow_type`` as."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_int8(arrow_type):
+        return "tinyint"
+    if pa.types.is_int16(arrow_type):
+        return "smallint"
+    if pa.types.is_int32(arrow_type):
+        return "int"
+    if pa.types.is_int64(arrow_type):
+        return "bigint"
+    if pa.types.is_float32(arrow_type):
+        return "float"
+    if pa.types.is_float64(arrow_type):
+        return "double"
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_date32(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    raise TypeError(f"no Glue type for Arrow type {arrow_type}: map it in stacks.catalog.glue_type")
+
+
+def sensitive_columns(table: Table) -> dict[str, list[str]]:
+    """Sensitivity level -> the table's columns above "general" at that level."""
+    levels: dict[str, list[str]] = defaultdict(list)
+    for column in table.columns:
+        if column.sensitivity != "general":
+            levels[column.sensitivity].append(column.name)
+    return dict(levels)
+
+
+class CatalogStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: StorageStack,
+        pipeline_role: iam.IRole,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.database_name = config.name_prefix.replace("-", "_") + "_lake"
+        governed = {name: storage.buckets[name] for name in GOVERNED_BUCKETS}
+
+        # Lake Formation, not IAM, decides who reads the catalog: no IAMAllowedPrincipals
+        # grant on new databases and tables. The CDK deploy role administers it, so this
+        # stack can tag and grant. The settings are one per account and region.
+        cfn_exec_role_arn = Fn.sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-"
+            f"{DefaultStackSynthesizer.DEFAULT_QUALIFIER}"
+            "-cfn-exec-role-${AWS::AccountId}-${AWS::Region}"
+        )
+        self.data_lake_settings = lakeformation.CfnDataLakeSettings(
+            self,
+            "DataLakeSettings",
+            admins=[
+                lakeformation.CfnDataLakeSettings.DataLakePrincipalProperty(
+                    data_lake_principal_identifier=cfn_exec_role_arn
+                )
+            ],
+            create_database_default_permissions=[],
+            create_table_default_permissions=[],
+        )
+
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=self.database_name,
+                description=f"{config.name_prefix}: the Veracity lake, from veracity.schema",
+                create_table_default_permissions=[],
+            ),
+        )
+        self.database.add_resource_dependency(self.data_lake_settings)
+
+        self.tables: dict[str, glue.CfnTable] = {}
+        for table in CATALOG_TABLES:
+            cfn_table = self._table(table, storage.buckets[table.bucket].bucket_name)
+            cfn_table.add_resource_dependency(self.database)
+            self.tables[table.name] = cfn_table
+
+        # Lake Formation reaches the governed buckets through its own role, which
+        # holds the only S3 and KMS access to them that queries use.
+        self.data_access_role = iam.Role(
+            self,
+            "DataAccessRole",
+            assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com"),
+            description=f"{config.name_prefix}: Lake Formation's access to the governed buckets",
+        )
+        self._allow_key(self.data_access_role, storage, LAKE_KEY_ACTIONS)
+        self.locations: dict[str, lakeformation.CfnResource] = {}
+        for name, bucket in governed.items():
+            self._allow_objects(
+                self.data_access_role,
+                bucket,
+                "*",
+                LAKE_OBJECT_ACTIONS,
+                "Lake Formation's data-access role reads and writes the objects of the bucket it "
+                "is registered for, for the queries it serves; each bucket holds one lake zone.",
+            )
+            location = lakeformation.CfnResource(
+                self,
+                f"{name}Location",
+                resource_arn=bucket.bucket_arn,
+                role_arn=self.data_access_role.role_arn,
+                use_service_linked_role=False,
+            )
+            # The role's policy must be in place before Lake Formation vends its credentials.
+            location.node.add_dependency(self.data_access_role)
+            self.locations[name] = location
+
+        # One tag, its values from the schema; the database carries "general", which its
+        # tables and columns inherit, and each sensitive column overrides it.
+        self.sensitivity_tag = lakeformation.CfnTag(
+            self,
+            "SensitivityTag",
+            catalog_id=Aws.ACCOUNT_ID,
+            tag_key=SENSITIVITY_TAG,
+            tag_values=list(SENSITIVITY_LEVELS),
+        )
+        self.sensitivity_tag.add_resource_dependency(self.data_lake_settings)
+        governance = [
+            self.sensitivity_tag,
+            self.data_lake_settings,
+            self.database,
+            *self.tables.values(),
+        ]
+        self.tag_associations = [
+            self._tag(
+                "DatabaseSensitivity",
+                lakeformation.CfnTagAssociation.ResourceProperty(
+                    database=lakeformation.CfnTagAssociation.DatabaseResourceProperty(
+                        catalog_id=Aws.ACCOUNT_ID, name=self.database_name
+                    )
+                ),
+                "general",
+                governance,
+            )
+        ]
+        for table in CATALOG_TABLES:
+            for level, columns in sensitive_columns(table.schema).items():
+                columns_resource = lakeformation.CfnTagAssociation.TableWithColumnsResourceProperty(
+                    catalog_id=Aws.ACCOUNT_ID,
+                    database_name=self.database_name,
+                    name=table.name,
+                    column_names=columns,
+                )
+                self.tag_associations.append(
+                    self._tag(
+                        f"{_pascal(table.name)}{level.capitalize()}Columns",
+                        lakeformation.CfnTagAssociation.ResourceProperty(
+                            table_with_columns=columns_resource
+                        ),
+                        level,
+                        governance,
+                    )
+                )
+
+        # Grants, by tag expression: a table or column is reachable only through the
+        # sensitivity values a principal is granted.
+        self.permissions: list[lakeformation.CfnPrincipalPermissions] = []
+        grant_after = governance + self.tag_associations
+        self._grant_by_tag(
+            "Pipeline",
+            pipeline_role,
+            SENSITIVITY_LEVELS,
+            ["SELECT", "INSERT", "DELETE", "DESCRIBE", "ALTER"],
+            grant_after,
+        )
+        for name, location in self.locations.items():
+            data_location = lakeformation.CfnPrincipalPermissions.DataLocationResourceProperty(
+                catalog_id=Aws.ACCOUNT_ID, resource_arn=governed[name].bucket_arn
+            )
+            permission = self._grant(
+                f"PipelineLocation{name}",
+                pipeline_role,
+                lakeformation.CfnPrincipalPermissions.ResourceProperty(data_location=data_location),
+                ["DATA_LOCATION_ACCESS"],
+            )
+            for dependency in [location, self.data_lake_settings]:
+                permission.add_resource_dependency(dependency)
+
+        self.workgroups: dict[str, athena.CfnWorkGroup] = {}
+        self.analyst_role = self._consumer(
+            "Analyst", ("general",), config, storage, grant_after, "reads general columns only"
+        )
+        self.investigator_role = self._consumer(
+            "Investigator",
+            SENSITIVITY_LEVELS,
+            config,
+            storage,
+            grant_after,
+            "reads every column, identifiers and restricted fields included",
+        )
+
+    def _table(self, table: CatalogTable, bucket_name: str) -> glue.CfnTable:
+        columns = [
+            glue.CfnTable.ColumnProperty(
+                name=column.name,
+                type=glue_type(column.type),
+                comment=column.doc[:GLUE_COMMENT_LIMIT],
+            )
+            for column in table.schema.columns
+        ]
+        parquet = glue.CfnTable.SerdeInfoProperty(
+            serialization_library=PARQUET_SERDE, parameters={"serialization.format": "1"}
+        )
+        return glue.CfnTable(
+            self,
+            f"{_pascal(table.name)}Table",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=table.name,
+                description=table.schema.doc[:GLUE_COMMENT_LIMIT],
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "parquet", "EXTERNAL": "TRUE"},
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=columns,
+                    location=f"s3://{bucket_name}/{table.folder}",
+                    input_format=SYMLINK_INPUT if table.symlink else PARQUET_INPUT,
+                    output_format=SYMLINK_OUTPUT if table.symlink else PARQUET_OUTPUT,
+                    serde_info=parquet,
+                ),
+            ),
+        )
+
+    def _tag(
+        self,
+        id: str,
+        resource: lakeformation.CfnTagAssociation.ResourceProperty,
+        level: str,
+        after: list,
+    ) -> lakeformation.CfnTagAssociation:
+        association = lakeformation.CfnTagAssociation(
+            self,
+            id,
+            resource=resource,
+            lf_tags=[
+                lakeformation.CfnTagAssociation.LFTagPairProperty(
+                    catalog_id=Aws.ACCOUNT_ID, tag_key=SENSITIVITY_TAG, tag_values=[level]
+                )
+            ],
+        )
+        for dependency in after:
+            association.add_resource_dependency(dependency)
+        return association
+
+    def _grant(
+        self,
+        id: str,
+        principal: iam.IRole,
+        resource: lakeformation.CfnPrincipalPermissions.ResourceProperty,
+        permissions: list[str],
+    ) -> lakeformation.CfnPrincipalPermissions:
+        permission = lakeformation.CfnPrincipalPermissions(
+            self,
+            id,
+            catalog=Aws.ACCOUNT_ID,
+            principal=lakeformation.CfnPrincipalPermissions.DataLakePrincipalProperty(
+                data_lake_principal_identifier=principal.role_arn
+            ),
+            resource=resource,
+            permissions=permissions,
+            permissions_with_grant_option=[],
+        )
+        self.permissions.append(permission)
+        return permission
+
+    def _grant_by_tag(
+        self,
+        id: str,
+        principal: iam.IRole,
+        levels: tuple[str, ...],
+        table_permissions: list[str],
+        after: list,
+    ) -> None:
+        """``table_permissions`` on the tables and columns tagged with ``levels``, and
+        DESCRIBE on the database (tag grants give no implicit database access)."""
+        expression = [
+            lakeformation.CfnPrincipalPermissions.LFTagProperty(
+                tag_key=SENSITIVITY_TAG, tag_values=list(levels)
+            )
+        ]
+        for resource_type, permissions in (
+            ("DATABASE", ["DESCRIBE"]),
+            ("TABLE", table_permissions),
+        ):
+            tag_policy = lakeformation.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
+                catalog_id=Aws.ACCOUNT_ID, resource_type=resource_type, expression=expression
+            )
+            permission = self._grant(
+                f"{id}{resource_type.capitalize()}Grant",
+                principal,
+                lakeformation.CfnPrincipalPermissions.ResourceProperty(lf_tag_policy=tag_policy),
+                permissions,
+            )
+            for dependency in after:
+                permission.add_resource_dependency(dependency)
+
+    def _consumer(
+        self,
+        id: str,
+        levels: tuple[str, ...],
+        config: EnvironmentConfig,
+        storage: StorageStack,
+        after: list,
+        reads: str,
+    ) -> iam.Role:
+        """A role people in the account assume to query the lake in Athena, through
+        its own workgroup: query history and results are not shared between roles."""
+        role = iam.Role(
+            self,
+            f"{id}Role",
+            assumed_by=iam.AccountRootPrincipal(),
+            description=f"{config.name_prefix}: Athena over the lake; {reads}",
+        )
+        results = storage.buckets["AthenaResults"]
+        results_prefix = f"{id.lower()}/"
+        workgroup = athena.CfnWorkGroup(
+            self,
+            f"{id}WorkGroup",
+            name=f"{config.name_prefix}-{id.lower()}",
+            description=f"Athena for the {id.lower()} role: {reads}",
+            recursive_delete_option=config.destroy_on_delete,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version=ATHENA_ENGINE
+                ),
+                # Clients cannot override the location, encryption or cutoff below.
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=config.athena_bytes_scanned_cutoff,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{results.bucket_name}/{results_prefix}",
+                    expected_bucket_owner=Aws.ACCOUNT_ID,
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=storage.key.key_arn
+                    ),
+                ),
+            ),
+        )
+        self.workgroups[id.lower()] = workgroup
+
+        # Athena writes and reads the role's results with the role's own credentials,
+        # under the role's prefix only: one role never reads another's results.
+        self._allow_key(role, storage, RESULT_KEY_ACTIONS)
+        self._allow_objects(
+            role,
+            results,
+            f"{results_prefix}*",
+            RESULT_OBJECT_ACTIONS,
+            f"Athena writes and reads this role's query results as objects under its own "
+            f"prefix ({results_prefix}) of the Athena results bucket, and nowhere else.",
+        )
+        workgroup_arn = self.format_arn(
+            service="athena", resource="workgroup", resource_name=workgroup.name
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=ATHENA_QUERY_ACTIONS, resources=[workgroup_arn])
+        )
+        glue_arn = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=GLUE_READ_ACTIONS,
+                resources=[
+                    f"{glue_arn}:catalog",
+                    f"{glue_arn}:database/{self.database_name}",
+                    # Athena over Lake Formation also describes the default database.
+                    f"{glue_arn}:database/default",
+                    *(f"{glue_arn}:table/{self.database_name}/{name}" for name in self.tables),
+                ],
+            )
+        )
+        # lakeformation:GetDataAccess supports no resource-level permissions: the API
+        # requires "*". What it vends is bounded by the Lake Formation grants below.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"])
+        )
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="lakeformation:GetDataAccess has no resource-level permissions and requires "
+                "Resource '*'; the Lake Formation grants to this role bound what it vends.",
+            )
+        )
+        self._grant_by_tag(id, role, levels, ["SELECT", "DESCRIBE"], after)
+        return role
+
+    def _allow_key(self, role: iam.Role, storage: StorageStack, actions: list[str]) -> None:
+        role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[storage.key.key_arn]))
+
+    def _allow_objects(
+        self, role: iam.Role, bucket: s3.IBucket, key_pattern: str, actions: list[str], reason: str
+    ) -> None:
+        """``actions`` on the objects of ``bucket`` matching ``key_pattern``, and listing
+        the bucket; the object wildcard is acknowledged to cdk-nag with ``reason``."""
+        role.add_to_policy(
+            iam.PolicyStatement(actions=BUCKET_ACTIONS, resources=[bucket.bucket_arn])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(key_pattern)])
+        )
+        # cdk-nag names the finding after the resource as this stack sees it: the
+        # storage stack's export of the bucket ARN (the one CDK creates for the reference).
+        export = self.resolve(Stack.of(bucket).export_value(bucket.bucket_arn))["Fn::ImportValue"]
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{export}/{key_pattern}]",
+                reason=reason,
+            )
+        )
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
