@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ENVIRONMENTS := dev test prod
 
-.PHONY: setup demo test lint synth bench clean
+.PHONY: setup demo test lint synth glue-wheels bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -28,10 +28,35 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# ruff, then cfn-lint (settings in .cfnlintrc.yaml) over every template of a
+# fresh synth (cdk.out is cleared because synth never removes the templates of
+# stacks that no longer exist), checked for the regions cdk.json deploys to.
 lint: setup
 	$(VENV)/bin/ruff check .
+	rm -rf cdk.out
+	$(MAKE) --no-print-directory synth
+	$(VENV)/bin/cfn-lint "cdk.out/**/*.template.json" --config-file .cfnlintrc.yaml \
+	  --regions $$($(PY) -c 'import json; \
+	envs = json.load(open("cdk.json"))["context"]["environments"]; \
+	print(*{env["region"] for env in envs.values()})')
 
-synth: setup
+# The Glue jobs' wheelhouse: the core package and every pin of requirements-glue.txt,
+# as manylinux wheels for Glue 5.0's Python 3.11, shipped as one zip asset (the jobs
+# install with --no-index: no internet from a locked-down VPC).
+GLUE_WHEELS := build/glue-wheels
+GLUE_WHEELS_STAMP := build/.glue-wheels-built
+
+glue-wheels: $(GLUE_WHEELS_STAMP)
+
+$(GLUE_WHEELS_STAMP): requirements-glue.txt pyproject.toml $(shell find veracity -name '*.py' -o -name '*.yaml') | setup
+	rm -rf $(GLUE_WHEELS) && mkdir -p $(GLUE_WHEELS)
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: --implementation cp \
+	  --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux_2_28_x86_64 -r requirements-glue.txt -d $(GLUE_WHEELS)
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps -w $(GLUE_WHEELS) .
+	touch $@
+
+synth: setup glue-wheels
 	for env in $(ENVIRONMENTS); do npx cdk synth --quiet "Veracity-$$env/*" || exit 1; done
 
 BENCH_LAKE := bench-lake
@@ -46,4 +71,4 @@ bench: setup
 	rm -rf $(BENCH_LAKE)
 
 clean:
-	rm -rf cdk.out demo-lake bench-lake .pytest_cache .ruff_cache
+	rm -rf cdk.out demo-lake bench-lake build .pytest_cache .ruff_cache

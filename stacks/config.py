@@ -118,6 +118,11 @@ class EnvironmentConfig:
             features=frozenset(flag for flag, on in flags.items() if on),
         )
 
+    @property
+    def database_name(self) -> str:
+        """The lake's Glue database: one per environment."""
+        return self.name_prefix.replace("-", "_") + "_lake"
+
     def feature(self, flag: str) -> bool:
         if flag not in FEATURES:
             raise KeyError(f"unknown feature flag {flag!r}")

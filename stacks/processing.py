@@ -7,8 +7,8 @@ and installed with ``--no-index``: a job in a locked-down VPC never reaches PyPI
 Splink's similarity jar and the source configs ship as assets too.
 
 One pipeline run is scrub (the batch that started it, when there is one) → match →
-publish, each step retried on Glue's transient errors; a failed run notifies the
-alerts topic and ends failed, leaving the last good snapshot serving.
+publish, each step retried on Glue's transient errors; a failed run ends failed with
+the step's error (monitoring notifies on it), leaving the last good snapshot serving.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -97,7 +96,7 @@ def lake_uri(config: EnvironmentConfig) -> str:
 
 class ProcessingStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, storage: StorageStack,
-                 artifacts: GlueArtifacts, alerts_topic: sns.ITopic, database_name: str, **kwargs) -> None:
+                 artifacts: GlueArtifacts, database_name: str, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
         removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
         prefix = config.name_prefix
@@ -213,7 +212,7 @@ class ProcessingStack(Stack):
             removal_policy=removal,
         )
 
-        self.state_machine = self._state_machine(config, alerts_topic, removal)
+        self.state_machine = self._state_machine(config, removal)
         for bucket in ("Landing", "Clean", "Quarantine", "Curated"):
             acknowledge(self.job_role, objects_finding(config, bucket),
                         "The jobs read and write objects anywhere in the lake's zone buckets; keys are data.")
@@ -232,7 +231,7 @@ class ProcessingStack(Stack):
         acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs "
                     "delivery take no resource (xray:PutTraceSegments, logs:CreateLogDelivery and kin need '*').")
 
-    def _state_machine(self, config: EnvironmentConfig, alerts_topic: sns.ITopic, removal: RemovalPolicy) -> sfn.StateMachine:
+    def _state_machine(self, config: EnvironmentConfig, removal: RemovalPolicy) -> sfn.StateMachine:
         def run(step: str, arguments: dict | None = None) -> tasks.GlueStartJobRun:
             task = tasks.GlueStartJobRun(
                 self, step.title(), glue_job_name=self.job_names[step],
@@ -245,13 +244,9 @@ class ProcessingStack(Stack):
                            interval=Duration.minutes(1), max_attempts=3, backoff_rate=2)
             return task
 
-        failed = tasks.SnsPublish(
-            self, "NotifyFailure", topic=alerts_topic, subject=f"{config.name_prefix}: pipeline run failed",
-            message=sfn.TaskInput.from_object({"execution": sfn.JsonPath.string_at("$$.Execution.Id"),
-                                               "error": sfn.JsonPath.string_at("$.error.Error"),
-                                               "cause": sfn.JsonPath.string_at("$.error.Cause")}),
-            result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "RunFailed", error="PipelineFailed", cause="a pipeline step failed; see the alert"))
+        # A failed step ends the run failed with the step's error; the monitoring stack's rule
+        # on failed executions notifies the alerts topic (no reference from here to it).
+        failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.error.Cause")
         scrub = run("scrub", {"--source.$": "$.source", "--batch-id.$": "$.batch_id"})
         match, publish = run("match"), run("publish")
         for step in (scrub, match, publish):

@@ -13,15 +13,15 @@ from aws_cdk.assertions import Template
 from app import build_app
 from stacks.config import ENVIRONMENTS, ConfigError, EnvironmentConfig
 from stacks.stage import VeracityStage
+from tests.cdk_app import app_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
 @pytest.fixture(scope="module")
-def stages() -> dict[str, VeracityStage]:
-    app = build_app(context=CONTEXT)
+def stages(tmp_path_factory) -> dict[str, VeracityStage]:
+    app = build_app(context=app_context(tmp_path_factory.mktemp("cdk")))
     return {name: app.node.find_child(f"Veracity-{name}") for name in ENVIRONMENTS}
 
 
@@ -124,10 +124,10 @@ def test_cdk_nag_reports_no_unacknowledged_errors(tmp_path):
     # cdk-nag 3 runs as a policy-validation plugin during synthesis, not as an
     # aspect, so its findings are not annotations: synthesis fails on any
     # unacknowledged one and the report lands in the cloud assembly.
-    app = build_app(context=CONTEXT, outdir=str(tmp_path))
+    app = build_app(context=app_context(tmp_path), outdir=str(tmp_path / "out"))
     with contextlib.suppress(RuntimeError):  # the report below says why
         app.synth()
-    report = json.loads((tmp_path / "validation-report.json").read_text())
+    report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
     errors = [
         f"{v['ruleName']} at {c['constructPath']}"
         for plugin in report["pluginReports"]
@@ -136,7 +136,7 @@ def test_cdk_nag_reports_no_unacknowledged_errors(tmp_path):
         for c in v["violatingConstructs"]
     ]
     assert errors == []
-    assert (tmp_path / "manifest.json").exists()
+    assert (tmp_path / "out" / "manifest.json").exists()
 
 
 GOOD = {

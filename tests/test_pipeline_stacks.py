@@ -1,0 +1,158 @@
+"""The processing and ingest stacks in every environment, from the app as deployed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.config import ENVIRONMENTS
+from stacks.processing import ArtifactError, GlueArtifacts
+from tests.cdk_app import app_context, placeholder_wheelhouse
+
+# Actions AWS defines without resource types: a statement of only these may name "*".
+NO_RESOURCE_TYPE = {
+    "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules", "xray:GetSamplingTargets", "logs:CreateLogDelivery", "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "lakeformation:GetDataAccess",
+}
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cdk")
+    app = build_app(context=app_context(tmp), outdir=str(tmp / "out"))
+    stages = {name: app.node.find_child(f"Veracity-{name}") for name in ENVIRONMENTS}
+    templates = {name: {stack: Template.from_stack(getattr(stage, stack)).to_json()
+                        for stack in ("storage", "processing", "ingest", "catalog", "analytics", "monitoring")}
+                 for name, stage in stages.items()}
+    with contextlib.suppress(RuntimeError):  # cdk-nag's verdict is test_stacks.py's
+        app.synth()
+    return stages, templates, tmp / "out"
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: r["Properties"] | {"_deletion": r.get("DeletionPolicy")} for k, r in template["Resources"].items()
+            if r["Type"] == kind}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_glue_jobs_run_glue_5_with_the_shipped_wheels_jar_and_encryption(synthesized, env):
+    stages, templates, _ = synthesized
+    config, processing = stages[env].config, templates[env]["processing"]
+    jobs = {j["Name"]: j for j in resources(processing, "AWS::Glue::Job").values()}
+    expected = {"scrub", "match", "publish"} | ({"generate"} if env == "dev" else set())
+    assert set(jobs) == {f"{config.name_prefix}-{n}" for n in expected}  # no synthetic generator outside dev
+    [security] = resources(processing, "AWS::Glue::SecurityConfiguration").values()
+    encryption = security["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    for job in jobs.values():
+        assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
+        assert (job["WorkerType"], job["NumberOfWorkers"]) == (config.glue_worker_type, config.glue_workers)
+        assert job["SecurityConfiguration"] == {"Ref": next(iter(resources(processing, "AWS::Glue::SecurityConfiguration")))}
+        args = job["DefaultArguments"]
+        assert args["--python-modules-installer-option"] == "--no-index"  # no internet from the job
+        assert json.dumps(args["--additional-python-modules"]).count(".zip") == 1  # the wheelhouse, zipped
+        assert ".jar" in json.dumps(args["--extra-jars"])
+        assert args["--enable-metrics"] == args["--enable-continuous-cloudwatch-log"] == "true"
+        lake = json.dumps(args["--lake"])
+        assert all(f"{zone}=s3://{config.name_prefix}-{zone}-" in lake for zone in ("landing", "clean", "quarantine"))
+        assert job["MaxRetries"] == 0  # the state machine retries
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_state_machine_runs_scrub_match_publish_with_retries_and_a_failure_path(synthesized, env):
+    stages, templates, _ = synthesized
+    [machine] = resources(templates[env]["processing"], "AWS::StepFunctions::StateMachine").values()
+    body = machine["DefinitionString"]
+    text = "".join(p if isinstance(p, str) else "" for p in body["Fn::Join"][1])
+    states = json.loads(text)["States"]
+    prefix = stages[env].config.name_prefix
+    glue = {name: s for name, s in states.items() if s.get("Resource", "").endswith("glue:startJobRun.sync")}
+    assert {s["Parameters"]["JobName"] for s in glue.values()} == {f"{prefix}-{n}" for n in ("scrub", "match", "publish")}
+    assert states["Scrub"]["Next"] == "Match" and states["Match"]["Next"] == "Publish"
+    for state in glue.values():
+        assert state["Retry"][0]["MaxAttempts"] == 3
+        assert state["Catch"][0]["Next"] == "RunFailed"
+    assert states["RunFailed"]["Type"] == "Fail"
+    assert states["DeliveredBatch"]["Default"] == "Match"  # a scheduled run has no batch to scrub
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ingest_ledger_recovers_and_is_protected_where_it_must_be(synthesized, env):
+    stages, templates, _ = synthesized
+    [ledger] = resources(templates[env]["processing"], "AWS::DynamoDB::GlobalTable").values()
+    assert ledger["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert ledger["SSESpecification"]["SSEType"] == "KMS"
+    assert ledger["Replicas"][0]["DeletionProtectionEnabled"] is (env == "prod")
+    assert ledger["_deletion"] == ("Delete" if env == "dev" else "Retain")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_landing_events_reach_the_handler_through_an_encrypted_queue_with_a_dead_letter_queue(synthesized, env):
+    stages, templates, _ = synthesized
+    config, ingest = stages[env].config, templates[env]["ingest"]
+    queues = {q["QueueName"]: q for q in resources(ingest, "AWS::SQS::Queue").values()}
+    main, dlq = queues[f"{config.name_prefix}-ingest"], queues[f"{config.name_prefix}-ingest-dlq"]
+    assert "KmsMasterKeyId" in main and "KmsMasterKeyId" in dlq
+    assert main["RedrivePolicy"]["maxReceiveCount"] == 3
+    rules = {r["Name"]: r for r in resources(ingest, "AWS::Events::Rule").values()}
+    uploads = rules[f"{config.name_prefix}-landing-uploads"]
+    assert uploads["EventPattern"]["detail-type"] == ["Object Created"]
+    assert uploads["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "landing/"}]}
+    assert rules[f"{config.name_prefix}-schedule"]["ScheduleExpression"] == f"rate({config.schedule_hours} hours)"
+    [function] = resources(ingest, "AWS::Lambda::Function").values()
+    assert function["ReservedConcurrentExecutions"] == config.ingest_concurrency
+    assert function["TracingConfig"] == {"Mode": "Active"} and len(function["Layers"]) == 2
+    assert set(function["Environment"]["Variables"]) >= {"VERACITY_LAKE", "LEDGER_TABLE", "STATE_MACHINE_ARN"}
+    [mapping] = resources(ingest, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    policies = [p for p in resources(ingest, "AWS::SQS::QueuePolicy").values()]
+    assert any("events.amazonaws.com" in json.dumps(p) for p in policies)
+
+
+def test_the_lambda_bundle_holds_the_handler_and_the_core_package(synthesized):
+    _, _, out = synthesized
+    bundles = [d for d in out.rglob("asset.*") if (d / "handler.py").is_file()]
+    assert bundles, "no Lambda bundle in the cloud assembly"
+    for bundle in bundles:
+        assert (bundle / "veracity" / "lake.py").is_file() and (bundle / "sources" / "crime.yaml").is_file()
+        assert not list(bundle.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_iam_statement_grants_every_action_or_every_resource_unless_the_api_requires_it(synthesized, env):
+    _, templates, _ = synthesized
+    for stack, template in templates[env].items():
+        for lid, res in template["Resources"].items():
+            if res["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy"):
+                continue
+            props = res["Properties"]
+            documents = [props.get("PolicyDocument")] + [p["PolicyDocument"] for p in props.get("Policies", [])]
+            for statement in (s for d in documents if d for s in d["Statement"]):
+                if statement["Effect"] != "Allow" or "Action" not in statement:
+                    continue
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert "*" not in actions and not any(a.endswith(":*") for a in actions), (stack, lid, actions)
+                targets = statement.get("Resource", [])
+                targets = targets if isinstance(targets, list) else [targets]
+                if "*" in targets:
+                    assert set(actions) <= NO_RESOURCE_TYPE, (stack, lid, actions)
+
+
+def test_synthesis_stops_when_the_wheelhouse_lacks_a_pinned_dependency(tmp_path):
+    wheels = placeholder_wheelhouse(tmp_path / "wheels")
+    next(wheels.glob("splink-*.whl")).unlink()
+    with pytest.raises(ArtifactError, match=r"lacks splink==5\.0\.0.*make glue-wheels"):
+        GlueArtifacts.checked(wheels)
+    with pytest.raises(ArtifactError, match="no Glue wheelhouse"):
+        GlueArtifacts.checked(Path(tmp_path / "absent"))
