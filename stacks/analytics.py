@@ -57,6 +57,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.tokens import TokenType
 
 from stacks.config import EnvironmentConfig
+from stacks.nag import acknowledge
 from stacks.storage import StorageStack
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
@@ -517,9 +518,7 @@ class AnalyticsStack(Stack):
             f"Resource::{results_export}/{RESULTS_PREFIX}*": "The query results of this "
             f"workgroup, under {RESULTS_PREFIX} in the Athena results bucket only",
         }.items():
-            Validations.of(policy).acknowledge(
-                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=reason)
-            )
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return role, policy
 
     def _import(self, value: str) -> tuple[str, str]:

@@ -44,7 +44,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pyarrow as pa
-from aws_cdk import Acknowledgment, Aws, DefaultStackSynthesizer, Fn, Stack, Validations
+from aws_cdk import Aws, DefaultStackSynthesizer, Fn, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -53,6 +53,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.nag import acknowledge
 from stacks.storage import StorageStack
 from veracity.schema import (
     CLEAN_PERSON,
@@ -530,13 +531,8 @@ class CatalogStack(Stack):
         role.add_to_policy(
             iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"])
         )
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="lakeformation:GetDataAccess has no resource-level permissions and requires "
-                "Resource '*'; the Lake Formation grants to this role bound what it vends.",
-            )
-        )
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "lakeformation:GetDataAccess has no resource-level permissions and requires "
+                    "Resource '*'; the Lake Formation grants to this role bound what it vends.")
         self._grant_by_tag(id, role, levels, ["SELECT", "DESCRIBE"], after)
         return role
 
@@ -557,12 +553,7 @@ class CatalogStack(Stack):
         # cdk-nag names the finding after the resource as this stack sees it: the
         # storage stack's export of the bucket ARN (the one CDK creates for the reference).
         export = self.resolve(Stack.of(bucket).export_value(bucket.bucket_arn))["Fn::ImportValue"]
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{export}/{key_pattern}]",
-                reason=reason,
-            )
-        )
+        acknowledge(role, f"AwsSolutions-IAM5[Resource::{export}/{key_pattern}]", reason)
 
 
 def _pascal(name: str) -> str:

@@ -40,11 +40,9 @@ FAILURE_PERIOD = Duration.minutes(5)
 class MonitoringStack(Stack):
     """Alarms and a dashboard over the pipeline, published to ``self.topic``.
 
-    ``key`` is the environment's data key. The alarm topic does not use it: CloudWatch
-    and EventBridge would need grants in that key's policy, which lives in the
-    storage stack, so this stack would have to rewrite another stack's key policy
-    (and could not at all for an imported key). A small key of its own, used only
-    for alarm messages, keeps the grants here and the data key's policy unchanged.
+    The alarm topic has a small key of its own rather than the environment's data key:
+    CloudWatch and EventBridge need grants in the key's policy, and the data key's policy
+    lives in the storage stack, which this stack must not rewrite.
     """
 
     def __init__(
@@ -53,7 +51,6 @@ class MonitoringStack(Stack):
         id: str,
         *,
         config: EnvironmentConfig,
-        key: kms.IKey,
         glue_job_names: list[str],
         state_machine: stepfunctions.IStateMachine,
         dead_letter_queue: sqs.IQueue,

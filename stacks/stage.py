@@ -39,7 +39,7 @@ class VeracityStage(Stage):
         self.analytics = AnalyticsStack(self, "Analytics", config=config, storage=self.storage,
                                         database_name=self.catalog.database_name, stack_name=name("analytics"), **protect)
         self.monitoring = MonitoringStack(
-            self, "Monitoring", config=config, key=self.storage.key, glue_job_names=list(self.processing.job_names.values()),
+            self, "Monitoring", config=config, glue_job_names=list(self.processing.job_names.values()),
             state_machine=self.processing.state_machine, dead_letter_queue=self.ingest.dead_letter_queue,
             ingest_function=self.ingest.function, stack_name=name("monitoring"), **protect,
         )

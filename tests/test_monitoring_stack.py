@@ -113,7 +113,6 @@ def build(
             stage,
             "Monitoring",
             config=config,
-            key=pipeline.key,
             glue_job_names=glue_job_names(config) if with_glue_jobs else [],
             state_machine=pipeline.state_machine,
             dead_letter_queue=pipeline.dead_letter_queue,

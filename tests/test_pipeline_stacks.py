@@ -156,3 +156,18 @@ def test_synthesis_stops_when_the_wheelhouse_lacks_a_pinned_dependency(tmp_path)
         GlueArtifacts.checked(wheels)
     with pytest.raises(ArtifactError, match="no Glue wheelhouse"):
         GlueArtifacts.checked(Path(tmp_path / "absent"))
+
+
+def test_environments_differ_as_declared(synthesized):
+    stages, templates, _ = synthesized
+    dev, test, prod = (stages[n] for n in ENVIRONMENTS)
+    # prod: protected stacks, object lock, larger workers; dev: disposable.
+    for stack in ("storage", "processing", "ingest", "catalog", "analytics", "monitoring"):
+        assert getattr(prod, stack).termination_protection is True
+        assert getattr(dev, stack).termination_protection is False and getattr(test, stack).termination_protection is False
+    workers = {n: stages[n].config.glue_workers for n in ENVIRONMENTS}
+    assert workers["prod"] > workers["test"] >= workers["dev"]
+    assert prod.config.object_lock and not dev.config.object_lock and not test.config.object_lock
+    for name in ENVIRONMENTS:
+        kinds = [r["Type"] for r in templates[name]["storage"]["Resources"].values()]
+        assert ("Custom::S3AutoDeleteObjects" in kinds) is (name == "dev")
