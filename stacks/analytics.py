@@ -56,12 +56,12 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.tokens import TokenType
 
+from stacks.athena import enforced_workgroup
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
-ENGINE_VERSION = "Athena engine version 3"
 RESULTS_PREFIX = "results/"
 RLS_TABLE = "rls_rules"
 RLS_FIELDS = ("area", "role")
@@ -270,32 +270,11 @@ class AnalyticsStack(Stack):
         self.config = config
         self.storage = storage
         self.database_name = database_name
-        results = storage.buckets["AthenaResults"]
         self.workgroup_name = f"{config.name_prefix}-analytics"
-        self.workgroup = athena.CfnWorkGroup(
-            self,
-            "WorkGroup",
-            name=self.workgroup_name,
+        self.workgroup = enforced_workgroup(
+            self, "WorkGroup", name=self.workgroup_name,
             description=f"{config.name_prefix}: Veracity reporting queries and views",
-            # Dev may be torn down with everything saved in it; elsewhere deleting a
-            # workgroup that still holds people's saved queries fails instead.
-            recursive_delete_option=config.destroy_on_delete,
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
-                    selected_engine_version=ENGINE_VERSION
-                ),
-                # Clients cannot override the location, encryption or cutoff below.
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                bytes_scanned_cutoff_per_query=config.athena_bytes_scanned_cutoff,
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{results.bucket_name}/{RESULTS_PREFIX}",
-                    expected_bucket_owner=Aws.ACCOUNT_ID,
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option="SSE_KMS", kms_key=storage.key.key_arn
-                    ),
-                ),
-            ),
+            config=config, storage=storage, results_prefix=RESULTS_PREFIX,
         )
 
         views = load_views(views_dir)

@@ -52,6 +52,7 @@ from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.athena import enforced_workgroup
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
@@ -66,7 +67,6 @@ from veracity.schema import (
 )
 
 SENSITIVITY_TAG = "sensitivity"
-ATHENA_ENGINE = "Athena engine version 3"
 GLUE_COMMENT_LIMIT = 255
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -471,28 +471,10 @@ class CatalogStack(Stack):
         )
         results = storage.buckets["AthenaResults"]
         results_prefix = f"{id.lower()}/"
-        workgroup = athena.CfnWorkGroup(
-            self,
-            f"{id}WorkGroup",
-            name=f"{config.name_prefix}-{id.lower()}",
+        workgroup = enforced_workgroup(
+            self, f"{id}WorkGroup", name=f"{config.name_prefix}-{id.lower()}",
             description=f"Athena for the {id.lower()} role: {reads}",
-            recursive_delete_option=config.destroy_on_delete,
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
-                    selected_engine_version=ATHENA_ENGINE
-                ),
-                # Clients cannot override the location, encryption or cutoff below.
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                bytes_scanned_cutoff_per_query=config.athena_bytes_scanned_cutoff,
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{results.bucket_name}/{results_prefix}",
-                    expected_bucket_owner=Aws.ACCOUNT_ID,
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option="SSE_KMS", kms_key=storage.key.key_arn
-                    ),
-                ),
-            ),
+            config=config, storage=storage, results_prefix=results_prefix,
         )
         self.workgroups[id.lower()] = workgroup
 

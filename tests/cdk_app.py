@@ -21,3 +21,15 @@ def placeholder_wheelhouse(directory: Path) -> Path:
 
 def app_context(tmp_dir: Path) -> dict:
     return {**CONTEXT, "glue_wheels_dir": str(placeholder_wheelhouse(tmp_dir / "glue-wheels"))}
+
+
+def nag_errors(outdir: Path) -> list[str]:
+    """cdk-nag's unacknowledged errors in a synthesized cloud assembly's validation report."""
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return [
+        f"{v['ruleName']} at {c['constructPath']}"
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+        if v["severity"] == "error"
+        for c in v["violatingConstructs"]
+    ]

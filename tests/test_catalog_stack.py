@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.catalog import CatalogStack, glue_type
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.storage import StorageStack
+from tests.cdk_app import nag_errors
 from veracity.schema import CLEAN_PERSON, CURATED_TABLES, DELETIONS, SENSITIVITY_LEVELS, Column
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -422,13 +423,7 @@ def test_consumer_roles_are_for_the_account_and_scoped_to_their_own_workgroup(bu
 def test_cdk_nag_reports_no_unacknowledged_errors(synthesized):
     _, outdir = synthesized
     report = json.loads((outdir / "validation-report.json").read_text())
-    errors = [
-        f"{v['ruleName']} at {c['constructPath']}"
-        for plugin in report["pluginReports"]
-        for v in plugin["violations"]
-        if v["severity"] == "error"
-        for c in v["violatingConstructs"]
-    ]
+    errors = nag_errors(outdir)
     assert errors == []
     assert (outdir / "manifest.json").exists()
     acknowledged_here = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from aws_cdk.assertions import Template
 from app import build_app
 from stacks.config import ENVIRONMENTS, ConfigError, EnvironmentConfig
 from stacks.stage import VeracityStage
-from tests.cdk_app import app_context
+from tests.cdk_app import app_context, nag_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,14 +126,7 @@ def test_cdk_nag_reports_no_unacknowledged_errors(tmp_path):
     app = build_app(context=app_context(tmp_path), outdir=str(tmp_path / "out"))
     with contextlib.suppress(RuntimeError):  # the report below says why
         app.synth()
-    report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
-    errors = [
-        f"{v['ruleName']} at {c['constructPath']}"
-        for plugin in report["pluginReports"]
-        for v in plugin["violations"]
-        if v["severity"] == "error"
-        for c in v["violatingConstructs"]
-    ]
+    errors = nag_errors(tmp_path / "out")
     assert errors == []
     assert (tmp_path / "out" / "manifest.json").exists()
 
