@@ -56,7 +56,12 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.tokens import TokenType
 
-from stacks.athena import enforced_workgroup
+from stacks.athena import (
+    BUCKET_ACTIONS,
+    GLUE_READ_ACTIONS,
+    RESULT_OBJECT_ACTIONS,
+    enforced_workgroup,
+)
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
@@ -78,22 +83,6 @@ ATHENA_QUERY_ACTIONS = [
     "athena:GetWorkGroup",
     "athena:StartQueryExecution",
     "athena:StopQueryExecution",
-]
-GLUE_READ_ACTIONS = [
-    "glue:BatchGetPartition",
-    "glue:GetDatabase",
-    "glue:GetDatabases",
-    "glue:GetPartition",
-    "glue:GetPartitions",
-    "glue:GetTable",
-    "glue:GetTables",
-]
-BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
-RESULT_OBJECT_ACTIONS = [
-    "s3:AbortMultipartUpload",
-    "s3:GetObject",
-    "s3:ListMultipartUploadParts",
-    "s3:PutObject",
 ]
 
 # Read-only QuickSight actions for the configured principals.

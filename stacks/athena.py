@@ -35,3 +35,21 @@ def enforced_workgroup(scope: Construct, id: str, *, name: str, description: str
             ),
         ),
     )
+
+# IAM actions for Athena users: list a bucket, read the catalog, keep one's own results.
+RESULT_OBJECT_ACTIONS = [  # a consumer's own Athena results
+    "s3:AbortMultipartUpload",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+]
+BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
+GLUE_READ_ACTIONS = [
+    "glue:BatchGetPartition",
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:GetTable",
+    "glue:GetTables",
+]

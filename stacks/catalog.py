@@ -52,7 +52,12 @@ from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.athena import enforced_workgroup
+from stacks.athena import (
+    BUCKET_ACTIONS,
+    GLUE_READ_ACTIONS,
+    RESULT_OBJECT_ACTIONS,
+    enforced_workgroup,
+)
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
@@ -89,13 +94,6 @@ LAKE_OBJECT_ACTIONS = [
     "s3:ListMultipartUploadParts",
     "s3:PutObject",
 ]
-RESULT_OBJECT_ACTIONS = [  # a consumer's own Athena results
-    "s3:AbortMultipartUpload",
-    "s3:GetObject",
-    "s3:ListMultipartUploadParts",
-    "s3:PutObject",
-]
-BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
 LAKE_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
 RESULT_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]  # SSE-KMS query results
 ATHENA_QUERY_ACTIONS = [
@@ -106,15 +104,6 @@ ATHENA_QUERY_ACTIONS = [
     "athena:ListQueryExecutions",
     "athena:StartQueryExecution",
     "athena:StopQueryExecution",
-]
-GLUE_READ_ACTIONS = [
-    "glue:BatchGetPartition",
-    "glue:GetDatabase",
-    "glue:GetDatabases",
-    "glue:GetPartition",
-    "glue:GetPartitions",
-    "glue:GetTable",
-    "glue:GetTables",
 ]
 
 
