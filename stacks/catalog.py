@@ -133,30 +133,22 @@ CATALOG_TABLES = ZONE_TABLES + tuple(
 )
 
 
+# Arrow type test -> the Hive/Glue type Athena reads that Parquet column as.
+_GLUE_TYPES = (
+    (pa.types.is_string, "string"), (pa.types.is_large_string, "string"), (pa.types.is_boolean, "boolean"),
+    (pa.types.is_int8, "tinyint"), (pa.types.is_int16, "smallint"), (pa.types.is_int32, "int"),
+    (pa.types.is_int64, "bigint"), (pa.types.is_float32, "float"), (pa.types.is_float64, "double"),
+    (pa.types.is_date32, "date"), (pa.types.is_timestamp, "timestamp"),
+)
+
+
 def glue_type(arrow_type: pa.DataType) -> str:
     """The Hive/Glue type Athena reads a Parquet column of ``arrow_type`` as."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "string"
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_int8(arrow_type):
-        return "tinyint"
-    if pa.types.is_int16(arrow_type):
-        return "smallint"
-    if pa.types.is_int32(arrow_type):
-        return "int"
-    if pa.types.is_int64(arrow_type):
-        return "bigint"
-    if pa.types.is_float32(arrow_type):
-        return "float"
-    if pa.types.is_float64(arrow_type):
-        return "double"
     if pa.types.is_decimal(arrow_type):
         return f"decimal({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date32(arrow_type):
-        return "date"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
+    for is_type, glue_name in _GLUE_TYPES:
+        if is_type(arrow_type):
+            return glue_name
     raise TypeError(f"no Glue type for Arrow type {arrow_type}: map it in stacks.catalog.glue_type")
 
 

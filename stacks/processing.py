@@ -58,8 +58,11 @@ class GlueArtifacts:
         if not wheels_dir.is_dir():
             raise ArtifactError(f"no Glue wheelhouse at {wheels_dir}: build it with `make glue-wheels`")
         wheels = {_wheel_key(p.name) for p in wheels_dir.glob("*.whl")}
-        missing = [f"{name}=={version}" for name, version in [("veracity", None), *_pins(GLUE_REQUIREMENTS)]
-                   if not any(n == _normalise(name) and (version is None or v == version) for n, v in wheels)]
+        held = {name for name, _version in wheels}
+        missing = [f"{name}=={version}" for name, version in pins(GLUE_REQUIREMENTS)
+                   if (_normalise(name), version) not in wheels]
+        if "veracity" not in held:
+            missing.insert(0, "veracity (the core package)")
         if missing:
             raise ArtifactError(f"the Glue wheelhouse {wheels_dir} lacks {', '.join(missing)}: "
                                 "rebuild it with `make glue-wheels`")
@@ -77,14 +80,15 @@ def _wheel_key(filename: str) -> tuple[str, str]:
     return _normalise(name), version
 
 
-def _pins(requirements: Path) -> list[tuple[str, str]]:
-    pins = []
+def pins(requirements: Path) -> list[tuple[str, str]]:
+    """(name, version) of each ``name==version`` line of a requirements file."""
+    found = []
     for line in requirements.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             name, _, version = line.partition("==")
-            pins.append((name.strip(), version.strip()))
-    return pins
+            found.append((name.strip(), version.strip()))
+    return found
 
 
 def lake_uri(config: EnvironmentConfig) -> str:
@@ -179,7 +183,7 @@ class ProcessingStack(Stack):
                 extra: dict[str, str] | None = None) -> glue.CfnJob:
             code = s3_assets.Asset(self, f"{name.title()}Script", path=str(ROOT / "glue_jobs" / script))
             code.grant_read(self.job_role)
-            resource = glue.CfnJob(
+            return glue.CfnJob(
                 self, f"{name.title()}Job", name=f"{prefix}-{name}", description=description,
                 role=self.job_role.role_arn, glue_version=GLUE_VERSION,
                 command=glue.CfnJob.JobCommandProperty(name="glueetl", python_version="3",
@@ -189,7 +193,6 @@ class ProcessingStack(Stack):
                 security_configuration=security.ref, timeout=timeout_minutes, max_retries=0,  # the state machine retries
                 execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=concurrent),
             )
-            return resource
 
         self.jobs = {
             "scrub": job("scrub", "scrub.py", "Scrub one landed batch into the clean zone", concurrent=11),

@@ -22,11 +22,11 @@ DATA_BUCKETS = {
 }
 
 
-def bucket_name(config: EnvironmentConfig, bucket_id: str) -> str:
+def bucket_name(config: EnvironmentConfig, bucket_id: str, account: str = Aws.ACCOUNT_ID) -> str:
     """A zone's bucket name, fixed by the environment so other stacks refer to it by name
     (no cross-stack export in their IAM policies); account and region keep it unique."""
-    zone = re.sub(r"(?<!^)(?=[A-Z])", "-", bucket_id).lower()
-    return f"{config.name_prefix}-{zone}-{Aws.ACCOUNT_ID}-{config.region}"
+    zone = re.sub(r"(?<!^)(?=[A-Z])", "-", bucket_id).lower()  # AthenaResults -> athena-results
+    return f"{config.name_prefix}-{zone}-{account}-{config.region}"
 
 
 def zone_bucket(scope: Construct, config: EnvironmentConfig, bucket_id: str) -> s3.IBucket:
@@ -36,7 +36,7 @@ def zone_bucket(scope: Construct, config: EnvironmentConfig, bucket_id: str) -> 
 
 def objects_finding(config: EnvironmentConfig, bucket_id: str) -> str:
     """cdk-nag's id for an IAM wildcard over a zone bucket's objects."""
-    name = f"{config.name_prefix}-{re.sub(r'(?<!^)(?=[A-Z])', '-', bucket_id).lower()}-<AWS::AccountId>-{config.region}"
+    name = bucket_name(config, bucket_id, account="<AWS::AccountId>")  # as cdk-nag renders the account
     return f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/*]"
 
 
@@ -45,7 +45,6 @@ class StorageStack(Stack):
         super().__init__(scope, id, **kwargs)
         # dev is disposable: its stacks take their data with them; test and prod keep theirs.
         removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
-        self.bucket_names = {bucket_id: bucket_name(config, bucket_id) for bucket_id in DATA_BUCKETS}
 
         self.key = kms.Key(
             self,

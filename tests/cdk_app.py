@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stacks.processing import GLUE_REQUIREMENTS, _pins
+from stacks.processing import GLUE_REQUIREMENTS, pins
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -14,7 +14,7 @@ CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 def placeholder_wheelhouse(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for name, version in [("veracity", "0.1.0"), *_pins(GLUE_REQUIREMENTS)]:
+    for name, version in [("veracity", "0.1.0"), *pins(GLUE_REQUIREMENTS)]:
         (directory / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(b"")
     return directory
 

@@ -27,9 +27,9 @@ from stacks.analytics import (
 )
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.storage import StorageStack
+from tests.cdk_app import CONTEXT
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 # cdk.json shares QuickSight with no one yet; the test environment gets two principals.
 PRINCIPALS = (
     "arn:aws:quicksight:eu-west-2:111111111111:group/default/veracity-analysts",

@@ -20,11 +20,10 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.catalog import CatalogStack, glue_type
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.storage import StorageStack
-from tests.cdk_app import nag_errors
+from tests.cdk_app import CONTEXT, nag_errors
 from veracity.schema import CLEAN_PERSON, CURATED_TABLES, DELETIONS, SENSITIVITY_LEVELS, Column
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 # Every Glue table and the schema table it serves: the curated tables, plus the
 # clean zone's own (all versions of clean_person, and the deletions).

@@ -18,12 +18,11 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.monitoring import MonitoringStack
-from tests.cdk_app import nag_errors
+from tests.cdk_app import CONTEXT, nag_errors
 from tests.cfn_lint_check import lint_findings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 CONFIGS = {
     name: EnvironmentConfig.from_dict(name, CONTEXT["environments"][name]) for name in ENVIRONMENTS

@@ -277,7 +277,7 @@ class Resolved:
 def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: str, started: datetime,
                          per_source: dict[str, ScrubStats], decisions: pa.Table, decision_log: pa.Table, scratch: str,
                          progress: Progress, lap: Callable[[str], None], seed: int, full: bool) -> RunSummary:
-    trust = {name: config.trust for name, config in sources.items()}
+    trust = source_trust(sources)
     previous_run = current_run_id(lake)
     previous = PreviousState.read(lake, previous_run) if previous_run else None
     saved = None if full else model_store.current(lake)
@@ -291,6 +291,11 @@ def _resolve_and_publish(lake: Lake, sources: dict[str, SourceConfig], run_id: s
         resolved, model_version = _resolve_all(lake, previous, run_id, trust, decisions, scratch, progress, lap, seed, full)
     lap("golden")
     return _publish(lake, run_id, started, per_source, resolved, model_version, decision_log, progress)
+
+
+def source_trust(sources: dict[str, SourceConfig]) -> dict[str, int]:
+    """Each source system's trust rank, for the survivorship rules."""
+    return {name: config.trust for name, config in sources.items()}
 
 
 def _publish(lake: Lake, run_id: str, started: datetime, per_source: dict[str, ScrubStats], resolved: Resolved,
@@ -497,11 +502,11 @@ def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | Non
         raise VeracityError(f"no staged match {run_id or ''} in {lake.display(*STAGED_MATCH)}: run the match job first")
     staged = (*STAGED_MATCH, run_id)
     summary = lake.read_json(*staged, "summary.json")
-    if current_run_id(lake) is not None and current_run_id(lake) >= run_id:
-        raise VeracityError(f"staged match {run_id} is not newer than the published snapshot {current_run_id(lake)}")
-    trust = {name: config.trust for name, config in load_sources(sources_dir).items()}
-    started = datetime.now(UTC)
     previous_run = current_run_id(lake)
+    if previous_run is not None and previous_run >= run_id:
+        raise VeracityError(f"staged match {run_id} is not newer than the published snapshot {previous_run}")
+    trust = source_trust(load_sources(sources_dir))
+    started = datetime.now(UTC)
     previous = PreviousState.read(lake, previous_run) if previous_run else None
     with tempfile.TemporaryDirectory(prefix="veracity-") as scratch:
         con = connect(scratch)
