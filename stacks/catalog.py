@@ -240,8 +240,9 @@ class CatalogStack(Stack):
                 role_arn=self.data_access_role.role_arn,
                 use_service_linked_role=False,
             )
-            # The role's policy must be in place before Lake Formation vends its credentials.
-            location.node.add_dependency(self.data_access_role)
+            # The role's policy must be in place before Lake Formation vends its credentials
+            # (the role itself the location reaches by reference already).
+            location.node.add_dependency(self.data_access_role.node.find_child("DefaultPolicy"))
             self.locations[name] = location
 
         # One tag, its values from the schema; the database carries "general", which its

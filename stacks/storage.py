@@ -86,6 +86,8 @@ class StorageStack(Stack):
                     s3.LifecycleRule(
                         noncurrent_version_expiration=Duration.days(config.retention_days),
                         abort_incomplete_multipart_upload_after=Duration.days(7),
+                        # Query results are copies of lake data: they go after the retention period.
+                        expiration=Duration.days(config.retention_days) if bucket_id == "AthenaResults" else None,
                     )
                 ],
                 removal_policy=removal,
