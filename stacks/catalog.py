@@ -28,18 +28,22 @@ record (one row per record per batch that carried it), served as
 ``clean_person_versions``; the snapshot's ``clean_person`` holds the current version
 of each record, minus deletions, as the pipeline resolved them.
 
-Contract with the publish step (not in this stack): a snapshot table may span several
-run folders, so snapshot tables are SymlinkTextInputFormat tables. When a snapshot
-becomes current, the publish step writes, per table, ``curated/athena/<table>/manifest``
-in the curated bucket: a text file listing one ``s3://`` URI per line of the Parquet
-files whose union is the table, and replaces it whole on every publish (the file must
-not start with ``_`` or ``.``, which Athena skips). A layered table whose snapshot
-entry has ``removals`` is not the plain union of its layers: the manifest must list a
-file written whole for it, never the raw layers, or Athena would serve removed rows.
+Contract with the publish step (``veracity.snapshots.write_athena_manifests``, run on
+every publish and rollback of an S3 lake): a snapshot table may span several run
+folders, so snapshot tables are SymlinkTextInputFormat tables over
+``curated/athena/<table>/manifest``, a text file listing one ``s3://`` URI per line of
+the table's files. A layered table (one whose rows a later layer may replace) is not
+the plain union of its files: its symlink table is ``<table>_layers``, the keys each
+file no longer serves are ``<table>_removed`` (Parquet at
+``curated/athena/<table>_removed/``), and ``<table>`` is an Athena view
+(``veracity.snapshots.athena_table_sql``) serving the rows that stand, as the lake
+reads them.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -62,6 +66,7 @@ from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
 from veracity.schema import (
+    ATHENA_REMOVED,
     CLEAN_PERSON,
     CURATED_TABLES,
     DATA_QUALITY,
@@ -70,6 +75,7 @@ from veracity.schema import (
     SENSITIVITY_LEVELS,
     Table,
 )
+from veracity.snapshots import REMOVED_BY, athena_table_sql
 
 SENSITIVITY_TAG = "sensitivity"
 GLUE_COMMENT_LIMIT = 255
@@ -114,8 +120,9 @@ class CatalogTable:
     name: str
     schema: Table
     bucket: str  # a key of StorageStack.buckets
-    folder: str  # the table's folder in that bucket
+    folder: str  # the table's folder in that bucket ("" for a view)
     symlink: bool  # located at a manifest of the files (snapshot tables), not at the files
+    view_of: str | None = None  # a view serving this layered snapshot table (no files of its own)
 
 
 # Tables read straight from a zone's folder; every other curated table is served
@@ -126,11 +133,28 @@ ZONE_TABLES = (
     CatalogTable("data_quality", DATA_QUALITY, "Clean", "clean/data_quality/", False),
     CatalogTable("quarantine", QUARANTINE, "Quarantine", "quarantine/", False),
 )
+
+
+def _snapshot_tables(name: str, table: Table) -> tuple[CatalogTable, ...]:
+    """The Glue tables serving snapshot table ``name``: its symlink table, or for a layered
+    table its layers, their removed keys and the view over both."""
+    if name not in REMOVED_BY:
+        return (CatalogTable(name, table, "Curated", f"curated/athena/{name}/", True),)
+    return (
+        CatalogTable(f"{name}_layers", table, "Curated", f"curated/athena/{name}/", True),
+        CatalogTable(f"{name}_removed", ATHENA_REMOVED, "Curated", f"curated/athena/{name}_removed/", False),
+        CatalogTable(name, table, "Curated", "", False, view_of=name),
+    )
+
+
 CATALOG_TABLES = ZONE_TABLES + tuple(
-    CatalogTable(name, table, "Curated", f"curated/athena/{name}/", True)
+    catalog_table
     for name, table in CURATED_TABLES.items()
     if name not in {t.name for t in ZONE_TABLES}
+    for catalog_table in _snapshot_tables(name, table)
 )
+# Hive types as Athena's views (Presto) declare their columns.
+PRESTO_TYPES = {"string": "varchar", "int": "integer", "float": "real"}
 
 
 # Arrow type test -> the Hive/Glue type Athena reads that Parquet column as.
@@ -212,6 +236,9 @@ class CatalogStack(Stack):
         for table in CATALOG_TABLES:
             cfn_table = self._table(table, storage.buckets[table.bucket].bucket_name)
             cfn_table.add_resource_dependency(self.database)
+            if table.view_of is not None:  # after the tables it reads
+                for part in (f"{table.view_of}_layers", f"{table.view_of}_removed"):
+                    cfn_table.add_resource_dependency(self.tables[part])
             self.tables[table.name] = cfn_table
 
         # Lake Formation reaches the governed buckets through its own role, which
@@ -273,7 +300,9 @@ class CatalogStack(Stack):
                 governance,
             )
         ]
-        for table in CATALOG_TABLES:
+        # A view's columns carry no tags of their own: Athena runs a view with the querying
+        # principal's grants on the tables it reads, whose columns carry them.
+        for table in (t for t in CATALOG_TABLES if t.view_of is None):
             for level, columns in sensitive_columns(table.schema).items():
                 columns_resource = lakeformation.CfnTagAssociation.TableWithColumnsResourceProperty(
                     catalog_id=Aws.ACCOUNT_ID,
@@ -341,6 +370,8 @@ class CatalogStack(Stack):
         parquet = glue.CfnTable.SerdeInfoProperty(
             serialization_library=PARQUET_SERDE, parameters={"serialization.format": "1"}
         )
+        if table.view_of is not None:
+            return self._view(table, columns)
         return glue.CfnTable(
             self,
             f"{_pascal(table.name)}Table",
@@ -357,6 +388,33 @@ class CatalogStack(Stack):
                     input_format=SYMLINK_INPUT if table.symlink else PARQUET_INPUT,
                     output_format=SYMLINK_OUTPUT if table.symlink else PARQUET_OUTPUT,
                     serde_info=parquet,
+                ),
+            ),
+        )
+
+    def _view(self, table: CatalogTable, columns: list[glue.CfnTable.ColumnProperty]) -> glue.CfnTable:
+        """An Athena view in the Glue catalog: the Trino SQL, encoded as Athena stores it."""
+        name, database = table.view_of, self.database_name
+        sql = athena_table_sql(name, f'"{database}"."{name}_layers"', f'"{database}"."{name}_removed"')
+        presto = {
+            "originalSql": sql, "catalog": "awsdatacatalog", "schema": database,
+            "columns": [{"name": c.name, "type": PRESTO_TYPES.get(c.type, c.type)} for c in columns],
+        }
+        encoded = base64.b64encode(json.dumps(presto).encode()).decode()
+        return glue.CfnTable(
+            self,
+            f"{_pascal(table.name)}View",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=table.name,
+                description=table.schema.doc[:GLUE_COMMENT_LIMIT],
+                table_type="VIRTUAL_VIEW",
+                parameters={"presto_view": "true", "comment": "Presto View"},
+                view_original_text=f"/* Presto View: {encoded} */",
+                view_expanded_text="/* Presto View */",
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=columns, serde_info=glue.CfnTable.SerdeInfoProperty()
                 ),
             ),
         )

@@ -21,13 +21,25 @@ from stacks.catalog import CatalogStack, glue_type
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.storage import StorageStack
 from tests.cdk_app import CONTEXT, nag_errors
-from veracity.schema import CLEAN_PERSON, CURATED_TABLES, DELETIONS, SENSITIVITY_LEVELS, Column
+from veracity.schema import (
+    ATHENA_REMOVED,
+    CLEAN_PERSON,
+    CURATED_TABLES,
+    DELETIONS,
+    SENSITIVITY_LEVELS,
+    Column,
+)
+from veracity.snapshots import REMOVED_BY, athena_table_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Every Glue table and the schema table it serves: the curated tables, plus the
-# clean zone's own (all versions of clean_person, and the deletions).
+# clean zone's own (all versions of clean_person, and the deletions); a layered snapshot
+# table is a view over its layers and their removed keys.
 EXPECTED_TABLES = {**CURATED_TABLES, "clean_person_versions": CLEAN_PERSON, "deletions": DELETIONS}
+VIEWS = set(REMOVED_BY)
+EXPECTED_TABLES |= {f"{name}_layers": CURATED_TABLES[name] for name in VIEWS}
+EXPECTED_TABLES |= {f"{name}_removed": ATHENA_REMOVED for name in VIEWS}
 ZONE_FOLDERS = {  # table -> (bucket, folder) of the tables read straight from a zone
     "clean_person_versions": ("Clean", "clean/clean_person/"),
     "deletions": ("Clean", "clean/deletions/"),
@@ -179,16 +191,41 @@ def test_one_glue_table_per_schema_table_with_its_columns(built, env):
 def test_zone_tables_are_parquet_at_their_folder_and_snapshot_tables_symlinks(built, env):
     b = built[env]
     for name, table in glue_tables(b.template).items():
+        if name in VIEWS:
+            continue
         descriptor = table["Properties"]["TableInput"]["StorageDescriptor"]
         assert descriptor["SerdeInfo"]["SerializationLibrary"] == (
             "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
         )
-        bucket, folder = ZONE_FOLDERS.get(name, ("Curated", f"curated/athena/{name}/"))
+        bucket, folder = ZONE_FOLDERS.get(name, ("Curated", f"curated/athena/{name.removesuffix('_layers')}/"))
         [prefix, bucket_name, path] = descriptor["Location"]["Fn::Join"][1]
         assert (prefix, path) == ("s3://", f"/{folder}"), name
         assert imports(bucket_name, logical_id(b.storage.buckets[bucket])), name
         formats = (descriptor["InputFormat"], descriptor["OutputFormat"])
-        assert formats == (PARQUET_FORMATS if name in ZONE_FOLDERS else SYMLINK_FORMATS), name
+        plain = name in ZONE_FOLDERS or name.endswith("_removed")
+        assert formats == (PARQUET_FORMATS if plain else SYMLINK_FORMATS), name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_layered_snapshot_tables_are_athena_views_over_their_layers_less_removed_keys(built, env):
+    import base64
+
+    import sqlglot
+
+    b = built[env]
+    tables = glue_tables(b.template)
+    db = b.catalog.database_name
+    for name in VIEWS:
+        view = tables[name]["Properties"]["TableInput"]
+        assert view["TableType"] == "VIRTUAL_VIEW" and view["Parameters"]["presto_view"] == "true"
+        encoded = view["ViewOriginalText"].removeprefix("/* Presto View: ").removesuffix(" */")
+        presto = json.loads(base64.b64decode(encoded))
+        assert presto["originalSql"] == athena_table_sql(name, f'"{db}"."{name}_layers"', f'"{db}"."{name}_removed"')
+        sqlglot.parse_one(presto["originalSql"], read="athena")
+        assert [c["name"] for c in presto["columns"]] == CURATED_TABLES[name].column_names
+        pascal = name.title().replace("_", "")
+        for part in ("LayersTable", "RemovedTable"):  # created after the tables it reads
+            assert any(d.startswith(pascal + part) for d in tables[name]["DependsOn"]), (name, part)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -244,15 +281,16 @@ def test_sensitivity_tag_on_the_database_and_on_every_sensitive_column(built, en
             assert columns["DatabaseName"] == b.catalog.database_name
             column_tags |= {(columns["Name"], c, level) for c in columns["ColumnNames"]}
     assert database_tags == ["general"]  # inherited by every table and column not tagged otherwise
-    assert column_tags == {
+    assert column_tags == {  # views run with the grants on the tables they read
         (name, c.name, c.sensitivity)
         for name, table in EXPECTED_TABLES.items()
+        if name not in VIEWS
         for c in table.columns
         if c.sensitivity != "general"
     }
     assert {(t, c) for t, c, level in column_tags if level == "identifier"} >= {
-        ("person", "pnc_id"),
-        ("clean_person", "ni_number"),
+        ("person_layers", "pnc_id"),
+        ("clean_person_layers", "ni_number"),
         ("clean_person_versions", "other_id"),
     }
     assert ("quarantine", "raw_record", "restricted") in column_tags

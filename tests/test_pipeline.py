@@ -120,6 +120,10 @@ def test_s3_lake_on_moto_resolves_like_a_local_one(s3_bucket):
     assert len(read_snapshot(lake)["tables"]["person"]) == 2
     counts = query(lake, "SELECT (SELECT count(*) FROM clean_person) AS clean, (SELECT count(*) FROM person_xref) AS xref, "
                          "(SELECT sum(record_count) FROM person) AS held, (SELECT count(*) FROM person) AS persons").to_pylist()[0]
+    # Athena is pointed at the new snapshot: each table's manifest lists its files.
+    for name, files in read_snapshot(lake)["tables"].items():
+        listed = lake.read_bytes("curated", "athena", name, "manifest").decode().split()
+        assert listed == [lake.display(f) for f in files], name
     assert counts == {"clean": second.records_resolved, "xref": second.records_resolved, "held": second.records_resolved,
                       "persons": second.persons}
 

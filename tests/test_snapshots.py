@@ -127,3 +127,52 @@ def test_removal_keys_only_for_tables_keyed_so(lake):
     _publish(lake, "r2", tables={"cluster_sizes": CURATED_TABLES["cluster_sizes"].empty()})
     with pytest.raises(LakeError, match="not removed by key"):
         _publish(lake, "r3", layers={"cluster_sizes": Layer(CURATED_TABLES["cluster_sizes"].empty(), _keys("x"))})
+
+
+def _served_by_athena(lake: Lake, name: str) -> set[tuple]:
+    """``name`` as Athena serves it: the Trino SQL of ``athena_table_sql`` over the
+    manifest's files (each row with its file as "$path") and the removed keys, run in DuckDB."""
+    import duckdb
+    import pyarrow.dataset as ds
+    import sqlglot
+
+    def with_path(uri: str) -> pa.Table:
+        table = ds.dataset(uri.removeprefix("s3://"), filesystem=lake.fs, format="parquet").to_table()
+        return table.append_column("$path", pa.repeat(pa.scalar(uri), table.num_rows))
+
+    listed = lake.read_bytes(*snapshots.ATHENA, name, snapshots.MANIFEST_FILE).decode().split()
+    con = duckdb.connect()
+    con.register("layer_rows", pa.concat_tables([with_path(uri) for uri in listed], promote_options="default"))
+    con.register("removed_keys", lake.read_table(*snapshots.ATHENA, f"{name}_removed", snapshots.REMOVED_FILE))
+    sql = sqlglot.transpile(snapshots.athena_table_sql(name, "layer_rows", "removed_keys"), read="athena", write="duckdb")[0]
+    rows = con.sql(sql).to_arrow_table()
+    return set(zip(*(rows.column(k).to_pylist() for k in _ROW_KEYS[name]), strict=True))
+
+
+_ROW_KEYS = {"person": ("person_id", "first_name"), "match_pairs": ("unique_id_l", "unique_id_r")}
+
+
+def test_athena_serves_the_current_snapshot_as_the_lake_reads_it(s3_bucket):
+    lake = Lake.open(f"s3://{s3_bucket}/lake")
+    _publish(lake, "r1", tables={"person": _persons(("P1", "ANN"), ("P2", "BOB"), ("P3", "CY")),
+                                 "match_pairs": _pairs(("a", "b", 0.99), ("b", "c", 0.5), ("d", "e", 0.97))})
+    _publish(lake, "r2", layers={"person": Layer(_persons(("P2", "ROBERT"), ("P4", "DI")), _keys("P2", "P3")),
+                                 "match_pairs": Layer(_pairs(("b", "x", 0.9)), _keys("b"))})
+
+    def as_the_lake_reads(name: str) -> set[tuple]:
+        table = read_table(lake, read_snapshot(lake), name)
+        return set(zip(*(table.column(k).to_pylist() for k in _ROW_KEYS[name]), strict=True))
+
+    assert _served_by_athena(lake, "match_pairs") == as_the_lake_reads("match_pairs") == {("b", "x"), ("d", "e")}
+    _publish(lake, "r3", layers={"person": Layer(_persons(("P2", "BOBBY")), _keys("P2", "P4"))})
+    assert len(read_snapshot(lake)["tables"]["person"]) == 3  # layered, with removals in effect
+    assert _served_by_athena(lake, "person") == as_the_lake_reads("person") == {("P1", "ANN"), ("P2", "BOBBY")}
+    # A table the snapshot does not hold is not served from an older one.
+    assert not lake.exists(*snapshots.ATHENA, "match_pairs") and not lake.exists(*snapshots.ATHENA, "match_pairs_removed")
+    # A rollback points Athena back at the earlier snapshot too.
+    snapshots.rollback(lake, "r1")
+    assert _served_by_athena(lake, "person") == {("P1", "ANN"), ("P2", "BOB"), ("P3", "CY")}
+
+
+def test_local_lakes_write_no_athena_files(lake):
+    assert not lake.exists(*snapshots.ATHENA)

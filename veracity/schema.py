@@ -324,6 +324,17 @@ DATA_QUALITY = Table(
     ),
 )
 
+# Athena serves a layered snapshot table through a view: its layers' rows less those a
+# later layer removed, listed per file in this table (veracity.snapshots writes it).
+ATHENA_REMOVED = Table(
+    "athena_removed",
+    "Row keys of a layered snapshot table that a later layer replaced or deleted, per file",
+    (
+        Column("key", STR, "A value of the table's removal key column(s): the rows holding it are gone"),
+        Column("path", STR, "The s3:// URI of the layer file the key's rows are gone from"),
+    ),
+)
+
 CURATED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (

@@ -27,9 +27,15 @@ import pyarrow.parquet as pq
 
 from veracity.errors import LakeError
 from veracity.lake import Lake
-from veracity.schema import CURATED_TABLES
+from veracity.schema import ATHENA_REMOVED, CURATED_TABLES
 
 CURRENT = ("curated", "CURRENT.json")
+# What Athena reads of the current snapshot (S3 lakes): per table, a symlink manifest of
+# its files and, for layered tables, the rows each file no longer serves.
+ATHENA = ("curated", "athena")
+MANIFEST_FILE = "manifest"  # Athena skips files whose names start with "_" or "."
+REMOVED_FILE = "removed.parquet"
+REMOVED = ATHENA_REMOVED.arrow_schema
 SNAPSHOT_FILE = "_snapshot.json"
 # Snapshots kept after a run publishes (the current one always among them).
 KEEP_SNAPSHOTS = int(os.environ.get("VERACITY_KEEP_SNAPSHOTS", "10"))
@@ -207,6 +213,7 @@ def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table | str],
     )
     # The switch: readers follow CURRENT.json, so everything above is invisible until now.
     lake.write_json({"run_id": run_id}, *CURRENT)
+    _serve_athena(lake, run_id)
     prune(lake, KEEP_SNAPSHOTS if keep is None else keep)
 
 
@@ -252,6 +259,47 @@ def rollback(lake: Lake, run_id: str) -> None:
         kept = ", ".join(published(lake)) or "none"
         raise LakeError(f"no snapshot {run_id} in {lake.display('curated')} (kept: {kept})")
     lake.write_json({"run_id": run_id}, *CURRENT)
+    _serve_athena(lake, run_id)
+
+
+def _serve_athena(lake: Lake, run_id: str) -> None:
+    """Athena reads S3 only: there, point its tables at the now current snapshot."""
+    if not lake.is_local:
+        write_athena_manifests(lake, read_snapshot(lake, run_id))
+
+
+def write_athena_manifests(lake: Lake, snapshot: dict) -> None:
+    """Per table of ``snapshot``: ``curated/athena/<table>/manifest``, one URI per line of
+    the files whose union holds its rows (a SymlinkTextInputFormat table reads it), and
+    for a table with removals ``curated/athena/<table>_removed/removed.parquet``: (key,
+    path) for each row key a later layer removed from the file at ``path``. Each file is
+    replaced whole; ``athena_table_sql`` serves a table from the two. Those of tables
+    the snapshot does not hold are removed."""
+    for stale in set(lake.list_dirs(*ATHENA)) - set(snapshot["tables"]) - {f"{n}_removed" for n in snapshot["tables"]}:
+        lake.delete_dir(*ATHENA, stale)
+    for name, files in snapshot["tables"].items():
+        lake.write_bytes("".join(f"{lake.display(f)}\n" for f in files).encode(), *ATHENA, name, MANIFEST_FILE)
+        if name not in REMOVED_BY:
+            continue
+        removed = [
+            pa.table({"key": keys, "path": pa.repeat(pa.scalar(lake.display(files[i])), len(keys))})
+            for removal in snapshot.get("removals", {}).get(name, [])
+            for keys in [lake.read_table(removal["file"], schema=KEYS).column("key")]
+            for i in range(min(removal["layers"], len(files)))
+        ]
+        lake.write_table(pa.concat_tables(removed).cast(REMOVED) if removed else REMOVED.empty_table(),
+                         *ATHENA, f"{name}_removed", REMOVED_FILE)
+
+
+def athena_table_sql(name: str, layers: str, removed: str, path_column: str = '"$path"') -> str:
+    """The SELECT (Trino SQL) serving table ``name`` from ``layers`` (a symlink table over
+    its manifest) and ``removed`` (its removed keys per file): a row stands unless its
+    file's removals hold one of its ``REMOVED_BY`` keys. ``path_column`` is the engine's
+    name for a row's file (Athena's "$path")."""
+    columns = ", ".join(f't."{c}"' for c in CURATED_TABLES[name].arrow_schema.names)
+    keys = ", ".join(f't."{c}"' for c in REMOVED_BY[name])
+    return (f"SELECT {columns} FROM {layers} t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {removed} r WHERE r.path = t.{path_column} AND r.key IN ({keys}))")
 
 
 def runs(lake: Lake) -> list[dict]:
