@@ -44,6 +44,18 @@ def test_glue_publish_job_without_a_staged_match_is_a_clear_error(tmp_path, caps
     assert "no staged match" in capsys.readouterr().err
 
 
+def test_glue_publish_job_refuses_a_staged_match_older_than_the_snapshot(tmp_path, capsys):
+    lake = Lake.open(str(tmp_path), create=True)
+    generate(lake, 30, seed=4)
+    assert _load("glue_jobs/run_pipeline.py").main(["--lake", str(tmp_path)]) == 0
+    published = lake.read_json("curated", "CURRENT.json")["run_id"]
+    lake.write_json({"run_id": "20000101T000000000000Z"}, "staging", "match", "20000101T000000000000Z", "summary.json")
+    capsys.readouterr()
+    assert _load("glue_jobs/publish.py").main(["--lake", str(tmp_path)]) == 1
+    assert "not newer than the published snapshot" in capsys.readouterr().err
+    assert lake.read_json("curated", "CURRENT.json")["run_id"] == published  # nothing published over it
+
+
 def test_ingest_handler_verdicts_on_moto(s3_bucket):
     handler = _load("lambdas/ingest/handler.py")
     lake = Lake.open(f"s3://{s3_bucket}/force")

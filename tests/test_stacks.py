@@ -141,6 +141,17 @@ GOOD = {
 }
 
 
+def test_config_reads_the_optional_keys_and_flags():
+    config = EnvironmentConfig.from_dict("x", {**GOOD, "glue_worker_type": "G.2X", "glue_workers": 10,
+                                               "alarm_emails": ["ops@force.police.uk"],
+                                               "features": {"quicksight": True, "synthetic_generator": False}})
+    assert (config.glue_worker_type, config.glue_workers, config.alarm_emails) == ("G.2X", 10, ("ops@force.police.uk",))
+    assert config.feature("quicksight") and not config.feature("synthetic_generator")
+    assert config.database_name == "veracity_x_lake"
+    with pytest.raises(KeyError, match="unknown feature flag"):
+        config.feature("quicksite")
+
+
 def test_config_loads_and_account_is_optional():
     config = EnvironmentConfig.from_dict("x", GOOD)
     assert config == EnvironmentConfig("x", "eu-west-2", "veracity-x", 7, False, None)
@@ -159,6 +170,16 @@ def test_config_loads_and_account_is_optional():
         ({**GOOD, "retention_days": 0}, "must be at least 1"),
         ({**GOOD, "account": "1234"}, "12-digit string"),
         ({**GOOD, "retension_days": 7}, "unknown keys"),
+        ({**GOOD, "glue_worker_type": "G.3X"}, "glue_worker_type: expected one of"),
+        ({**GOOD, "glue_workers": 1}, "needs at least 2 workers"),
+        ({**GOOD, "ingest_concurrency": 0}, "ingest_concurrency: must be at least 1"),
+        ({**GOOD, "features": {"quicksite": True}}, "features.quicksite: expected a flag of"),
+        ({**GOOD, "features": {"quicksight": "yes"}}, "features.quicksight: expected a flag of"),
+        ({**GOOD, "alarm_emails": ["ops"]}, "alarm_emails: expected an email address"),
+        ({**GOOD, "alarm_emails": "ops@force.police.uk"}, "alarm_emails: expected list"),
+        ({**GOOD, "quicksight_principals": ["arn:aws:quicksight:eu-west-2:12:user/x"]},
+         "quicksight_principals: expected a QuickSight principal ARN"),
+        ({**GOOD, "destroy_on_delete": True, "deletion_protection": True}, "contradict each other"),
     ],
 )
 def test_config_errors_name_the_problem(raw, message):
