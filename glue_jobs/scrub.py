@@ -21,8 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from veracity import batches as ledger
     from veracity.lake import Lake
-    from veracity.scrub.readers import iter_extract
-    from veracity.scrub.scrub import is_compressed
+    from veracity.scrub.readers import is_compressed, iter_extract
     from veracity.scrub.spark import collect, scrub_with_spark
     from veracity.sources import load_sources
 

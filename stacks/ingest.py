@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import jsii
+import yaml
 from aws_cdk import (
     Aws,
     BundlingOptions,
@@ -24,6 +25,7 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
 )
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -39,13 +41,14 @@ from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.processing import ProcessingStack
 from stacks.storage import StorageStack, objects_finding, zone_bucket
+from veracity.ingest.events import MAX_RECEIVES, landing_event_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 POWERTOOLS_VERSION = "3.37.0"
 SDK_FOR_PANDAS_VERSION = "3.16.1"  # pyarrow, pandas and numpy for the core package
-HANDLER_TIMEOUT = Duration.minutes(2)
-MAX_RECEIVES = 3  # deliveries of one message before it goes to the dead-letter queue
+HANDLER_TIMEOUT = Duration.minutes(5)  # a batch check reads its extract twice (sha256, rows)
+IDEMPOTENCY_TTL = "expiration"  # the attribute Powertools' idempotency records expire by
 
 
 @jsii.implements(ILocalBundling)
@@ -58,6 +61,10 @@ class _CopyHandlerAndPackage:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(ROOT / "veracity", out / "veracity", ignore=ignore, dirs_exist_ok=True)
         shutil.copytree(ROOT / "sources", out / "sources", ignore=ignore, dirs_exist_ok=True)
+        # PyYAML (for the source configs) is in neither layer; its pure-Python half runs
+        # anywhere, so it is copied without the compiled speed-up.
+        shutil.copytree(Path(yaml.__file__).parent, out / "yaml", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd"))
         return True
 
 
@@ -92,12 +99,11 @@ class IngestStack(Stack):
             removal_policy=removal,
         )
         landing = zone_bucket(self, config, "Landing")
+        pattern = landing_event_pattern(landing.bucket_name)
         self.rule = events.Rule(
             self, "LandingUploads", rule_name=f"{prefix}-landing-uploads", description="New objects in the landing zone",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"], detail_type=["Object Created"],
-                detail={"bucket": {"name": [landing.bucket_name]}, "object": {"key": [{"prefix": "landing/"}]}},
-            ),
+            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
+                                              detail=pattern["detail"]),
         )
         self.rule.add_target(targets.SqsQueue(self.queue))
 
@@ -105,6 +111,14 @@ class IngestStack(Stack):
             self, f"/aws/service/powertools/python/x86_64/python3.13/{POWERTOOLS_VERSION}")
         sdk_for_pandas = ssm.StringParameter.value_for_string_parameter(
             self, f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/{config.region}/py3.13/x86_64/layer-arn")
+        # Powertools' idempotency records: one per delivered object (bucket, key, etag).
+        self.idempotency = dynamodb.TableV2(
+            self, "Idempotency", table_name=f"{prefix}-ingest-idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=IDEMPOTENCY_TTL, point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(storage.key), removal_policy=removal,
+        )
         log_group = logs.LogGroup(self, "HandlerLogs", removal_policy=removal,
                                   retention=logs.RetentionDays.ONE_MONTH if config.destroy_on_delete
                                   else logs.RetentionDays.ONE_YEAR)
@@ -121,6 +135,7 @@ class IngestStack(Stack):
             environment={
                 "VERACITY_LAKE": processing.lake_uri,
                 "LEDGER_TABLE": processing.ledger.table_name,
+                "IDEMPOTENCY_TABLE": self.idempotency.table_name,
                 "STATE_MACHINE_ARN": processing.state_machine.state_machine_arn,
                 "POWERTOOLS_SERVICE_NAME": "veracity-ingest",
                 "POWERTOOLS_METRICS_NAMESPACE": "Veracity",
@@ -132,6 +147,7 @@ class IngestStack(Stack):
         zone_bucket(self, config, "Quarantine").grant_write(self.function)
         storage.key.grant_encrypt_decrypt(self.function)
         processing.ledger.grant_read_write_data(self.function)
+        self.idempotency.grant_read_write_data(self.function)
         processing.state_machine.grant_start_execution(self.function)
 
         # Systems that do not push: run the pipeline on a schedule all the same.

@@ -31,6 +31,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.storage import StorageStack, bucket_name, objects_finding, zone_bucket
+from veracity.ingest.ledger import LEDGER_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 GLUE_VERSION = "5.0"  # Spark 3.5.4, Python 3.11, Java 17
@@ -94,7 +95,8 @@ def pins(requirements: Path) -> list[tuple[str, str]]:
 def lake_uri(config: EnvironmentConfig) -> str:
     """The lake as the jobs open it: curated is its root, the other zones in their own buckets."""
     zones = "&".join(f"{zone}=s3://{bucket_name(config, bucket)}"
-                     for zone, bucket in (("landing", "Landing"), ("clean", "Clean"), ("quarantine", "Quarantine")))
+                     for zone, bucket in (("landing", "Landing"), ("clean", "Clean"), ("quarantine", "Quarantine"),
+                                         ("rejected", "Quarantine")))
     return f"s3://{bucket_name(config, 'Curated')}?{zones}"
 
 
@@ -206,7 +208,7 @@ class ProcessingStack(Stack):
         # The ingest ledger: one item per delivered batch and its state.
         self.ledger = dynamodb.TableV2(
             self, "IngestLedger", table_name=f"{prefix}-ingest-ledger",
-            partition_key=dynamodb.Attribute(name="batch", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=LEDGER_KEY, type=dynamodb.AttributeType.STRING),
             billing=dynamodb.Billing.on_demand(),
             encryption=dynamodb.TableEncryptionV2.customer_managed_key(storage.key),
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -216,6 +218,8 @@ class ProcessingStack(Stack):
         )
 
         self.state_machine = self._state_machine(config, removal)
+        # Its ledger updates use the data key the ledger is encrypted with (no wildcard actions).
+        storage.key.grant(self.state_machine, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
         for bucket in ("Landing", "Clean", "Quarantine", "Curated"):
             acknowledge(self.job_role, objects_finding(config, bucket),
                         "The jobs read and write objects anywhere in the lake's zone buckets; keys are data.")
@@ -234,6 +238,23 @@ class ProcessingStack(Stack):
         acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs "
                     "delivery take no resource (xray:PutTraceSegments, logs:CreateLogDelivery and kin need '*').")
 
+    def _record_in_ledger(self, id: str, state: str, error: bool = False) -> tasks.DynamoUpdateItem:
+        """Set the delivered batch's ledger state (and the error, for a failed run)."""
+        text = tasks.DynamoAttributeValue.from_string
+        values = {":state": text(state), ":run": text(sfn.JsonPath.execution_id),
+                  ":now": text(sfn.JsonPath.string_at("$$.State.EnteredTime"))}
+        if error:
+            values[":error"] = text(sfn.JsonPath.string_at("$.error.Cause"))
+        return tasks.DynamoUpdateItem(
+            self, id, table=self.ledger,
+            key={LEDGER_KEY: text(sfn.JsonPath.format("{}/{}", sfn.JsonPath.string_at("$.source"),
+                                                      sfn.JsonPath.string_at("$.batch_id")))},
+            update_expression="SET #state = :state, finished_run = :run, updated_at = :now"
+                              + (", last_error = :error" if error else ""),
+            expression_attribute_names={"#state": "state"}, expression_attribute_values=values,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
     def _state_machine(self, config: EnvironmentConfig, removal: RemovalPolicy) -> sfn.StateMachine:
         def run(step: str, arguments: dict | None = None) -> tasks.GlueStartJobRun:
             task = tasks.GlueStartJobRun(
@@ -250,14 +271,19 @@ class ProcessingStack(Stack):
         # A failed step ends the run failed with the step's error; the monitoring stack's rule
         # on failed executions notifies the alerts topic (no reference from here to it).
         failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.error.Cause")
+        published = sfn.Succeed(self, "Published")
+        has_batch = sfn.Condition.and_(sfn.Condition.is_present("$.source"), sfn.Condition.is_present("$.batch_id"))
+        # A run started by a delivery ends by recording its batch's outcome in the ingest ledger.
+        record_failure = sfn.Choice(self, "FailedForABatch").when(
+            has_batch, self._record_in_ledger("RecordFailed", "run_failed", error=True).next(failed)).otherwise(failed)
         scrub = run("scrub", {"--source.$": "$.source", "--batch-id.$": "$.batch_id"})
         match, publish = run("match"), run("publish")
         for step in (scrub, match, publish):
-            step.add_catch(failed, result_path="$.error")
+            step.add_catch(record_failure, result_path="$.error")
         # A run started by a delivery scrubs its batch first; a scheduled run matches what is there.
-        has_batch = sfn.Condition.and_(sfn.Condition.is_present("$.source"), sfn.Condition.is_present("$.batch_id"))
         scrub.next(match)
-        match.next(publish).next(sfn.Succeed(self, "Published"))
+        match.next(publish).next(sfn.Choice(self, "PublishedForABatch").when(
+            has_batch, self._record_in_ledger("RecordPublished", "published").next(published)).otherwise(published))
         start = sfn.Choice(self, "DeliveredBatch").when(has_batch, scrub).otherwise(match)
         log_group = logs.LogGroup(self, "PipelineLogs", log_group_name=self.pipeline_log_group,
                                   encryption_key=self.job_key, removal_policy=removal,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ from aws_cdk.assertions import Template
 from app import build_app
 from stacks.config import ENVIRONMENTS
 from stacks.processing import ArtifactError, GlueArtifacts
-from tests.cdk_app import app_context, placeholder_wheelhouse
+from tests.cdk_app import ROOT, app_context, placeholder_wheelhouse
+from veracity.ingest.events import landing_event_pattern
 
 # Actions AWS defines without resource types: a statement of only these may name "*".
 NO_RESOURCE_TYPE = {
@@ -80,9 +83,19 @@ def test_state_machine_runs_scrub_match_publish_with_retries_and_a_failure_path(
     assert states["Scrub"]["Next"] == "Match" and states["Match"]["Next"] == "Publish"
     for state in glue.values():
         assert state["Retry"][0]["MaxAttempts"] == 3
-        assert state["Catch"][0]["Next"] == "RunFailed"
+        assert state["Catch"][0]["Next"] == "FailedForABatch"
     assert states["RunFailed"]["Type"] == "Fail"
     assert states["DeliveredBatch"]["Default"] == "Match"  # a scheduled run has no batch to scrub
+    # A delivered batch's run records how it ended in the ingest ledger; a scheduled run has no batch.
+    assert states["Publish"]["Next"] == "PublishedForABatch"
+    for choice, record, then, outcome in (("PublishedForABatch", "RecordPublished", "Published", "published"),
+                                          ("FailedForABatch", "RecordFailed", "RunFailed", "run_failed")):
+        assert states[choice]["Choices"][0]["Next"] == record and states[choice]["Default"] == then
+        assert states[record]["Resource"].endswith(":dynamodb:updateItem") and states[record]["Next"] == then
+        parameters = states[record]["Parameters"]
+        assert parameters["Key"] == {"batch": {"S.$": "States.Format('{}/{}', $.source, $.batch_id)"}}
+        assert parameters["ExpressionAttributeValues"][":state"] == {"S": outcome}
+    assert "last_error = :error" in states["RecordFailed"]["Parameters"]["UpdateExpression"]
     assert machine["TracingConfiguration"] == {"Enabled": True}
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
 
@@ -113,11 +126,34 @@ def test_landing_events_reach_the_handler_through_an_encrypted_queue_with_a_dead
     [function] = resources(ingest, "AWS::Lambda::Function").values()
     assert function["ReservedConcurrentExecutions"] == config.ingest_concurrency
     assert function["TracingConfig"] == {"Mode": "Active"} and len(function["Layers"]) == 2
-    assert set(function["Environment"]["Variables"]) >= {"VERACITY_LAKE", "LEDGER_TABLE", "STATE_MACHINE_ARN"}
+    assert set(function["Environment"]["Variables"]) >= {"VERACITY_LAKE", "LEDGER_TABLE", "IDEMPOTENCY_TABLE",
+                                                         "STATE_MACHINE_ARN"}
+    assert function["Timeout"] == 300
     [mapping] = resources(ingest, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     policies = [p for p in resources(ingest, "AWS::SQS::QueuePolicy").values()]
     assert any("events.amazonaws.com" in json.dumps(p) for p in policies)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_landing_rule_is_the_one_pattern_the_local_flow_uses(synthesized, env):
+    stages, templates, _ = synthesized
+    config = stages[env].config
+    [uploads] = [r for r in resources(templates[env]["ingest"], "AWS::Events::Rule").values()
+                 if r["Name"] == f"{config.name_prefix}-landing-uploads"]
+    landing = uploads["EventPattern"]["detail"]["bucket"]["name"][0]
+    assert uploads["EventPattern"] == landing_event_pattern(landing)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_idempotency_records_expire_and_are_encrypted(synthesized, env):
+    stages, templates, _ = synthesized
+    tables = {t["TableName"]: t for t in resources(templates[env]["ingest"], "AWS::DynamoDB::GlobalTable").values()}
+    table = tables[f"{stages[env].config.name_prefix}-ingest-idempotency"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"]["SSEType"] == "KMS"
+    assert table["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_the_lambda_bundle_holds_the_handler_and_the_core_package(synthesized):
@@ -126,7 +162,36 @@ def test_the_lambda_bundle_holds_the_handler_and_the_core_package(synthesized):
     assert bundles, "no Lambda bundle in the cloud assembly"
     for bundle in bundles:
         assert (bundle / "veracity" / "lake.py").is_file() and (bundle / "sources" / "crime.yaml").is_file()
+        assert (bundle / "veracity" / "ingest" / "delivery.py").is_file()
+        assert (bundle / "yaml" / "__init__.py").is_file() and not list(bundle.rglob("*.so"))
         assert not list(bundle.rglob("__pycache__"))
+
+
+LAYERS_LACK = ("duckdb", "splink", "sqlglot", "anyascii", "doublemetaphone", "nicknames", "faker", "rich", "moto")
+IMPORT_FROM_BUNDLE = f"""
+import importlib.abc, os, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {LAYERS_LACK!r}:
+            raise ImportError(f"{{name}} is in neither Lambda layer")
+sys.meta_path.insert(0, Absent())
+sys.path.insert(0, os.getcwd())
+os.environ.update(IDEMPOTENCY_TABLE="t", AWS_DEFAULT_REGION="eu-west-2", POWERTOOLS_TRACE_DISABLED="true")
+import handler, yaml
+from veracity.sources import load_sources
+assert yaml.__file__.startswith(os.getcwd()), yaml.__file__
+print(len(load_sources()))
+"""
+
+
+def test_the_lambda_bundle_imports_with_only_what_the_layers_provide(synthesized):
+    """The handler, the core modules it uses and the bundled PyYAML import without the
+    libraries the Lambda does not have (Powertools, pyarrow and boto3 come from its layers)."""
+    _, _, out = synthesized
+    bundle = next(d for d in out.rglob("asset.*") if (d / "handler.py").is_file())
+    result = subprocess.run([sys.executable, "-c", IMPORT_FROM_BUNDLE], cwd=bundle, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(len(list((ROOT / "sources").glob("*.yaml"))))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

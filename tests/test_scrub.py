@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from veracity.scrub import scrub_batch
+from veracity.scrub.scrub import scrub_batch
 from veracity.sources import parse_config
 
 EXTRACTED = datetime(2026, 11, 1, 6, tzinfo=UTC)

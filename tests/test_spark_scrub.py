@@ -18,8 +18,8 @@ from tests.spark_session import local_spark
 from veracity import batches as ledger
 from veracity.lake import Lake
 from veracity.schema import CLEAN_PERSON, QUARANTINE
-from veracity.scrub.readers import iter_extract
-from veracity.scrub.scrub import is_compressed, scrub_batch
+from veracity.scrub.readers import is_compressed, iter_extract
+from veracity.scrub.scrub import scrub_batch
 from veracity.sources import load_sources, parse_config
 from veracity.synthetic import generate
 

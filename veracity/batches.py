@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from veracity.lake import Lake
+from veracity.scrub.readers import ExtractError, count_rows, is_compressed
+from veracity.sources import SourceConfig
 
 MANIFEST = "manifest.json"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_EXTRACT_BYTES = 5 << 30  # one S3 copy's limit; a bigger extract should be split by its system
+INCOMPLETE = "missing_"  # problems that mean "not all here yet", not "wrong"
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,11 @@ class CheckedBatch:
     problem: str | None  # why the batch as a whole is rejected, if it is
     extract_name: str | None = None
     deletion_files: list[str] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """A file the manifest names (or the manifest itself) has not arrived yet."""
+        return bool(self.problem and self.problem.startswith(INCOMPLETE))
 
 
 def landed_batches(lake: Lake) -> list[Batch]:
@@ -62,11 +72,15 @@ def ledger(lake: Lake) -> list[dict]:
     ]
 
 
-def check(lake: Lake, batch: Batch) -> CheckedBatch:
-    """Read a batch's manifest and extract, and check one against the other."""
+def check(lake: Lake, batch: Batch, config: SourceConfig | None = None) -> CheckedBatch:
+    """Read a batch's manifest and check the files it lists against it: present, within
+    the size limits, the same sha256 and, when the source's config is given, the same
+    number of rows (which takes a pass through the extract)."""
     parts = ("landing", batch.source, batch.batch_id)
     if not lake.exists(*parts, MANIFEST):
         return CheckedBatch(batch, None, "missing_manifest")
+    if lake.size(*parts, MANIFEST) > MAX_MANIFEST_BYTES:
+        return CheckedBatch(batch, None, f"manifest_too_large: over {MAX_MANIFEST_BYTES:,} bytes")
     try:
         manifest = lake.read_json(*parts, MANIFEST)
         files = manifest["files"]
@@ -78,21 +92,36 @@ def check(lake: Lake, batch: Batch) -> CheckedBatch:
         return CheckedBatch(batch, extracted_at, f"unsupported_schema_version: {version}")
     if manifest.get("source") != batch.source:
         return CheckedBatch(batch, extracted_at, f"manifest_source_mismatch: {manifest.get('source')}")
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in files):
+        return CheckedBatch(batch, extracted_at, "bad_manifest: files must be a list of {name, kind, rows, sha256}")
     extracts = [f for f in files if f.get("kind", "extract") == "extract"]
     if len(extracts) != 1:
         return CheckedBatch(batch, extracted_at, "manifest_must_list_one_extract")
     deletions = [f for f in files if f.get("kind") == "deletions"]
     for entry in deletions:
-        if not lake.exists(*parts, entry["name"]) or _sha256(lake, *parts, entry["name"])[0] != entry.get("sha256"):
+        if not lake.exists(*parts, entry["name"]):
+            return CheckedBatch(batch, extracted_at, f"missing_deletions: {entry['name']}")
+        if _sha256(lake, *parts, entry["name"])[0] != entry.get("sha256"):
             return CheckedBatch(batch, extracted_at, f"deletions_checksum_mismatch: {entry['name']}")
     name = extracts[0]["name"]
     if not lake.exists(*parts, name):
         return CheckedBatch(batch, extracted_at, f"missing_extract: {name}")
+    if lake.size(*parts, name) > MAX_EXTRACT_BYTES:
+        return CheckedBatch(batch, extracted_at, f"extract_too_large: over {MAX_EXTRACT_BYTES:,} bytes", name)
     digest, size = _sha256(lake, *parts, name)
     if not size and extracts[0].get("rows") != 0:
         return CheckedBatch(batch, extracted_at, "empty_extract", name)
     if digest != extracts[0].get("sha256"):
         return CheckedBatch(batch, extracted_at, "checksum_mismatch", name)
+    if config is not None and "rows" in extracts[0]:
+        try:
+            with lake.fs.open_input_stream(lake.path(*parts, name)) as stream:
+                rows = count_rows(stream, config, is_compressed(config, name))
+        except ExtractError as exc:
+            return CheckedBatch(batch, extracted_at, f"unreadable_extract: {exc}", name)
+        if rows != extracts[0]["rows"]:
+            return CheckedBatch(batch, extracted_at,
+                                f"row_count_mismatch: the manifest lists {extracts[0]['rows']} rows, the extract has {rows}", name)
     return CheckedBatch(batch, extracted_at, None, name, [d["name"] for d in deletions])
 
 

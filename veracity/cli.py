@@ -228,7 +228,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from veracity.demo import run_demo
 
-    summary = run_demo(args.lake, people=args.people, seed=args.seed, progress=_progress)
+    summary = run_demo(args.lake, people=args.people, seed=args.seed, progress=_progress, direct=args.direct)
     print(summary)
     return 0
 
@@ -305,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake", default="demo-lake", help="demo lake directory (default ./demo-lake; recreated)")
     p.add_argument("--people", type=_positive_int, default=20_000, help="people (default 20000, about 200,000 records)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--direct", action="store_true",
+                   help="run the pipeline on the directory directly, not driven by upload events on local moto S3")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,11 +1,21 @@
-"""The demo: generate a synthetic lake, run the pipeline on it, evaluate, summarise."""
+"""The demo: generate a synthetic lake, run the pipeline on it, evaluate, summarise.
+
+By default the run is event-driven, as on AWS: the extracts are uploaded to S3 on an
+in-process moto server, its events reach the ingest Lambda's handler through
+EventBridge and SQS, the handler checks each batch and starts its run, and the local
+orchestrator runs it. The resulting lake is then copied to the demo directory.
+``direct`` skips the events and runs the pipeline on the directory itself."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
 
 from veracity.errors import VeracityError
 from veracity.evaluate import evaluate
@@ -42,17 +52,57 @@ def _quality_by_source(lake: Lake) -> dict[str, dict[str, float]]:
     return {r["source_system"]: {k: v or 0 for k, v in r.items() if k != "source_system"} for r in rows}
 
 
-def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None]) -> str:
+@dataclass
+class EventFlow:
+    events: int
+    failed: int
+    ledger: Counter
+
+
+def _event_driven(path: str, people: int, seed: int, progress: Callable[[str], None]):
+    """Generate into moto S3, let the events drive the pipeline, copy the lake to ``path``."""
+    from veracity.ingest.ledger import IngestLedger
+    from veracity.ingest.local import (
+        LocalAws,
+        LocalOrchestrator,
+        SqsPoller,
+        load_handler,
+        provision,
+    )
+
+    with LocalAws():
+        resources = provision("veracity-demo")
+        handler = load_handler(resources.handler_environment(quiet=True))
+        lake = Lake.open(resources.lake_uri)
+        progress(f"generating {people:,} synthetic people and uploading their extracts to {resources.lake_uri} (moto) ...")
+        generated = generate(lake, people, seed)
+        t1 = time.monotonic()
+        progress(f"uploaded {generated.records:,} records; handling the upload events ...")
+        polled = SqsPoller(resources.queue_url, resources.queue_arn, handler.lambda_handler).drain()
+        summary = LocalOrchestrator(resources, lake, progress=progress).run_waiting()
+        if summary is None:
+            raise VeracityError("the uploads started no pipeline run; see the ingest ledger")
+        ledger = Counter(entry["state"] for entry in IngestLedger(resources.ledger_table).entries())
+        pafs.copy_files(resources.bucket, os.path.abspath(path), source_filesystem=lake.fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+    return generated, summary, EventFlow(polled.received, polled.failed, ledger), t1
+
+
+def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None], direct: bool = False) -> str:
     if "://" in path:
         raise VeracityError("the demo writes to a local directory; pass --lake DIR")
     _fresh_directory(path)
-    lake = Lake.open(path)
     t0 = time.monotonic()
-    progress(f"generating {people:,} synthetic people ...")
-    generated = generate(lake, people, seed)
-    t1 = time.monotonic()
-    progress(f"generated {generated.records:,} records in {t1 - t0:.1f}s; running the pipeline ...")
-    summary = run(lake, progress=progress)
+    flow = None
+    if direct:
+        progress(f"generating {people:,} synthetic people ...")
+        generated = generate(Lake.open(path), people, seed)
+        t1 = time.monotonic()
+        progress(f"generated {generated.records:,} records in {t1 - t0:.1f}s; running the pipeline ...")
+        summary = run(Lake.open(path), progress=progress)
+    else:
+        generated, summary, flow, t1 = _event_driven(path, people, seed, progress)
+    lake = Lake.open(path)
     t2 = time.monotonic()
     result = evaluate(lake)
     totals = summary.totals
@@ -81,7 +131,9 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None])
         f"{summary.review_queue:,} pairs for clerical review; no person holds two PNC ids"
         if result.persons_with_two_pnc_ids == 0 else
         f"matching:            {summary.comparisons:,} comparisons; {result.persons_with_two_pnc_ids} persons hold two PNC ids",
-        f"time:                generate {t1 - t0:.0f}s, pipeline {t2 - t1:.0f}s",
+        *([f"ingest events:       {flow.events:,} S3 events handled ({flow.failed} failed); batches in the ledger: "
+           + ", ".join(f"{n} {state}" for state, n in sorted(flow.ledger.items()))] if flow else []),
+        f"time:                generate {t1 - t0:.0f}s, " + ("events and " if flow else "") + f"pipeline {t2 - t1:.0f}s",
         f"outputs:             {lake.display('curated')} (snapshot {summary.run_id})",
         "",
         "Try:",

@@ -6,6 +6,7 @@ Layout (relative to the lake root):
     truth/                                                  synthetic ground truth only
     clean/clean_person/<source>/<batch_id>.parquet          accepted, standardised rows
     quarantine/<source>/<batch_id>.parquet                  rejected rows with reasons
+    rejected/<source>/<batch_id>/<file> + reason.json       deliveries turned away at ingest
     state/batches/<source>/<batch_id>.json                  ledger: batches already scrubbed
     curated/snapshots/<run_id>/<table>.parquet              one snapshot per run
     curated/CURRENT.json                                    pointer to the published snapshot
@@ -62,7 +63,7 @@ def _s3_root(fs: pafs.FileSystem, uri: str, bucket: str, prefix: str) -> str:
     return (bucket + "/" + prefix.strip("/")).rstrip("/")
 
 
-ZONES = ("landing", "truth", "clean", "quarantine", "state", "curated", "models", "staging")
+ZONES = ("landing", "truth", "clean", "quarantine", "rejected", "state", "curated", "models", "staging")
 
 
 @dataclass
@@ -125,6 +126,14 @@ class Lake:
     # -- files ------------------------------------------------------------
     def exists(self, *parts: str) -> bool:
         return self.fs.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
+
+    def size(self, *parts: str) -> int:
+        return self.fs.get_file_info(self.path(*parts)).size or 0
+
+    def copy(self, source: tuple[str, ...], target: tuple[str, ...]) -> None:
+        """Copy one object within the lake (server-side on S3)."""
+        self.fs.create_dir(posixpath.dirname(self.path(*target)), recursive=True)
+        self.fs.copy_file(self.path(*source), self.path(*target))
 
     def list_dirs(self, *parts: str) -> list[str]:
         return sorted(i.base_name for i in self._list(parts) if i.type == pafs.FileType.Directory)

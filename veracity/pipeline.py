@@ -89,11 +89,18 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress, workers: int | None = None) -> dict[str, ScrubStats]:
-    """Scrub every landed batch not yet in the ledger, batches in parallel processes."""
+def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress, workers: int | None = None,
+                batches: list[batch_ledger.Batch] | None = None) -> dict[str, ScrubStats]:
+    """Scrub every landed batch not yet in the ledger (or those of ``batches`` that are
+    not), batches in parallel processes."""
     landed = batch_ledger.landed_batches(lake)
     if not landed:
         raise VeracityError(f"no batches in {lake.display('landing')}: generate or land extracts first")
+    if batches is not None:
+        missing = sorted(set(b.key for b in batches) - set(b.key for b in landed))
+        if missing:
+            raise VeracityError(f"no such batches in {lake.display('landing')}: {', '.join(missing)}")
+        landed = batches
     todo = [b for b in landed if not batch_ledger.processed(lake, b)]
     jobs = [(lake.uri, b.source, b.batch_id, sources[b.source].path if b.source in sources else None) for b in todo]
     workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
@@ -177,8 +184,9 @@ def trained_model(lake: Lake, records: pa.Table, progress: Progress, seed: int =
 
 
 def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda _m: None, seed: int = 42,
-        full: bool = False) -> RunSummary | None:
-    """Process every new batch and publish a snapshot. None when there was nothing new.
+        full: bool = False, batches: list[batch_ledger.Batch] | None = None) -> RunSummary | None:
+    """Process every new batch (or just ``batches``, as a run started by their delivery
+    does) and publish a snapshot. None when there was nothing new.
 
     With a published snapshot made by the current model, only the changes are resolved
     (``matching.incremental``); ``full`` re-resolves every current record and reports
@@ -195,7 +203,7 @@ def run(lake: Lake, sources_dir: str | None = None, progress: Progress = lambda 
         seconds[stage] = round(seconds.get(stage, 0.0) + now - clock, 1)
         clock = now
 
-    per_source = scrub_stage(lake, sources, progress)
+    per_source = scrub_stage(lake, sources, progress, batches=batches)
     lap("scrub")
     decision_log = review.all_decisions(lake)
     decisions = review.current_decisions(lake)

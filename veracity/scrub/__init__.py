@@ -1,5 +1,5 @@
-"""Standardisation and validation of source extracts into canonical person rows."""
+"""Standardisation and validation of source extracts into canonical person rows.
 
-from veracity.scrub.scrub import ScrubResult, scrub_batch
-
-__all__ = ["ScrubResult", "scrub_batch"]
+Submodules are imported where used: the ingest Lambda reads extracts (``readers``)
+without the standardisation libraries.
+"""

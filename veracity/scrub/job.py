@@ -19,7 +19,8 @@ from veracity import batches as ledger
 from veracity.lake import Lake
 from veracity.schema import CLEAN_PERSON, DELETIONS, QUARANTINE
 from veracity.scrub.quality import batch_quality
-from veracity.scrub.scrub import is_compressed, quarantine_rows, scrub_stream
+from veracity.scrub.readers import is_compressed
+from veracity.scrub.scrub import quarantine_rows, scrub_stream
 from veracity.sources import SourceConfig, load_config
 
 

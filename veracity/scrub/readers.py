@@ -229,6 +229,15 @@ def iter_extract(stream: BinaryIO, config: SourceConfig, compressed: bool = Fals
         raise ExtractError(f"the compressed extract is truncated or corrupt ({exc})") from None
 
 
+def is_compressed(config: SourceConfig, file_name: str) -> bool:
+    return config.compression == "gzip" or (config.compression == "auto" and file_name.endswith(".gz"))
+
+
+def count_rows(stream: BinaryIO, config: SourceConfig, compressed: bool = False) -> int:
+    """Records in an extract as the scrub counts them: rows read plus rows rejected."""
+    return sum(chunk.table.num_rows + len(chunk.rejects) for chunk in iter_extract(stream, config, compressed))
+
+
 def read_extract(data: bytes, config: SourceConfig, compressed: bool = False) -> RawExtract:
     """The whole of a (small) extract as one chunk."""
     chunks = list(iter_extract(io.BytesIO(data), config, compressed, chunk_rows=1 << 62))

@@ -80,10 +80,6 @@ def record_ids(raw: pa.Table, config: SourceConfig) -> pa.Array:
     return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
-def is_compressed(config: SourceConfig, file_name: str) -> bool:
-    return config.compression == "gzip" or (config.compression == "auto" and file_name.endswith(".gz"))
-
-
 def scrub_stream(
     stream: BinaryIO, config: SourceConfig, batch_id: str, extracted_at: datetime,
     emit_clean: Emit, emit_quarantine: Emit, *, compressed: bool = False, chunk_rows: int = CHUNK_ROWS,
