@@ -47,7 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 POWERTOOLS_VERSION = "3.37.0"
 SDK_FOR_PANDAS_VERSION = "3.16.1"  # pyarrow, pandas and numpy for the core package
-HANDLER_TIMEOUT = Duration.minutes(5)  # a batch check reads its extract twice (sha256, rows)
+# A batch check reads its extract twice (sha256, then rows): about 11 MB/s on one core,
+# so Lambda's longest timeout, and the memory that buys a whole vCPU.
+HANDLER_TIMEOUT = Duration.minutes(15)
+HANDLER_MEMORY_MB = 2048
 IDEMPOTENCY_TTL = "expiration"  # the attribute Powertools' idempotency records expire by
 
 
@@ -128,7 +131,7 @@ class IngestStack(Stack):
         log_group.grant_write(role)
         self.function = lambda_.Function(
             self, "Handler", function_name=f"{prefix}-ingest", runtime=RUNTIME, code=handler_code(),
-            handler="handler.lambda_handler", role=role, timeout=HANDLER_TIMEOUT, memory_size=1024,
+            handler="handler.lambda_handler", role=role, timeout=HANDLER_TIMEOUT, memory_size=HANDLER_MEMORY_MB,
             reserved_concurrent_executions=config.ingest_concurrency,
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools),
                     lambda_.LayerVersion.from_layer_version_arn(self, "SdkForPandas", sdk_for_pandas)],

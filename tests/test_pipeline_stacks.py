@@ -128,7 +128,7 @@ def test_landing_events_reach_the_handler_through_an_encrypted_queue_with_a_dead
     assert function["TracingConfig"] == {"Mode": "Active"} and len(function["Layers"]) == 2
     assert set(function["Environment"]["Variables"]) >= {"VERACITY_LAKE", "LEDGER_TABLE", "IDEMPOTENCY_TABLE",
                                                          "STATE_MACHINE_ARN"}
-    assert function["Timeout"] == 300
+    assert function["Timeout"] == 900 and main["VisibilityTimeout"] == 6 * 900
     [mapping] = resources(ingest, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     policies = [p for p in resources(ingest, "AWS::SQS::QueuePolicy").values()]
