@@ -3,8 +3,8 @@
     --lake s3://bucket/prefix  --source NAME  --batch-id ID  [--sources DIR]
 
 Runs the local path's scrub code under Spark (veracity.scrub.spark) and writes the
-same lake objects as the local runner: clean/clean_person/<source>/<batch_id>.parquet
-and quarantine/<source>/<batch_id>.parquet. Glue adds arguments of its own
+same lake objects as the local runner: clean/clean_person/<source>/<batch_id>.parquet,
+clean/event_record/<source>/<batch_id>.parquet and quarantine/<source>/<batch_id>.parquet. Glue adds arguments of its own
 (--JOB_NAME, ...), which are ignored. Setup stays in main() so the module imports
 under plain pytest.
 """
@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            f"+ {result.quarantine.num_rows} quarantined")
     lake.write_table(result.clean, "clean", "clean_person", batch.source, f"{batch.batch_id}.parquet")
     lake.write_table(result.quarantine, "quarantine", batch.source, f"{batch.batch_id}.parquet")
+    lake.write_table(result.events, "clean", "event_record", batch.source, f"{batch.batch_id}.parquet")
     print(f"scrubbed {batch.key}: {result.rows_in} in, {result.clean.num_rows} clean, "
           f"{result.quarantine.num_rows} quarantined" + (f" ({result.batch_error})" if result.batch_error else ""))
     return 0

@@ -65,8 +65,8 @@ from stacks.athena import (
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 from stacks.storage import StorageStack
+from veracity.sql import VIEWS_DIR
 
-VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
 RESULTS_PREFIX = "results/"
 RLS_TABLE = "rls_rules"
 RLS_FIELDS = ("area", "role")

@@ -11,7 +11,8 @@ Where the tables live (each zone has its own bucket, under a folder named after 
 
     clean bucket       clean/clean_person/<source>/<batch_id>.parquet   clean_person_versions
                        clean/deletions/<source>/<batch_id>.parquet      deletions
-                       clean/data_quality/<source>/<batch_id>.parquet   data_quality
+                       clean/data_quality/<source>/<batch_id>.parquet   data_quality_checks
+                       clean/event_record/<source>/<batch_id>.parquet   event_record
     quarantine bucket  quarantine/<source>/<batch_id>.parquet           quarantine
     curated bucket     curated/snapshots/<run_id>/<table>.parquet       the snapshot tables
                        curated/athena/<table>/manifest                  what Athena reads of them
@@ -71,6 +72,7 @@ from veracity.schema import (
     CURATED_TABLES,
     DATA_QUALITY,
     DELETIONS,
+    EVENT_RECORD,
     QUARANTINE,
     SENSITIVITY_LEVELS,
     Table,
@@ -130,7 +132,8 @@ class CatalogTable:
 ZONE_TABLES = (
     CatalogTable("clean_person_versions", CLEAN_PERSON, "Clean", "clean/clean_person/", False),
     CatalogTable("deletions", DELETIONS, "Clean", "clean/deletions/", False),
-    CatalogTable("data_quality", DATA_QUALITY, "Clean", "clean/data_quality/", False),
+    CatalogTable("event_record", EVENT_RECORD, "Clean", "clean/event_record/", False),
+    CatalogTable("data_quality_checks", DATA_QUALITY, "Clean", "clean/data_quality/", False),
     CatalogTable("quarantine", QUARANTINE, "Quarantine", "quarantine/", False),
 )
 

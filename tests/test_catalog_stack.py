@@ -43,7 +43,8 @@ EXPECTED_TABLES |= {f"{name}_removed": ATHENA_REMOVED for name in VIEWS}
 ZONE_FOLDERS = {  # table -> (bucket, folder) of the tables read straight from a zone
     "clean_person_versions": ("Clean", "clean/clean_person/"),
     "deletions": ("Clean", "clean/deletions/"),
-    "data_quality": ("Clean", "clean/data_quality/"),
+    "data_quality_checks": ("Clean", "clean/data_quality/"),
+    "event_record": ("Clean", "clean/event_record/"),
     "quarantine": ("Quarantine", "quarantine/"),
 }
 # Written out here, not imported, so a type the stack maps wrongly (or a new one) fails.

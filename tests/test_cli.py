@@ -8,7 +8,7 @@ import pytest
 
 from veracity.cli import main
 
-COMMANDS = ["generate", "run", "sql", "evaluate", "demo", "train", "explain"]
+COMMANDS = ["generate", "run", "sql", "evaluate", "demo", "train", "explain", "report"]
 
 
 def _one_line_error(capsys, code: int) -> str:

@@ -59,7 +59,7 @@ def test_unfamiliar_source_runs_from_yaml_alone(tmp_path):
 
 def test_data_quality_reports_rates_and_reasons(resolved_lake):
     lake, summary = resolved_lake
-    dq = query(lake, "SELECT * FROM data_quality").to_pylist()
+    dq = query(lake, "SELECT * FROM data_quality_checks").to_pylist()
     custody = {r["name"]: r for r in dq if r["source_system"] == "custody" and r["check_type"] == "field"}
     assert custody["first_name"]["rate"] > 0.9 and custody["email"]["count"] == 0
     assert custody["pnc_id"]["distinct_values"] > 0

@@ -34,6 +34,14 @@ def test_minimal_config_parses_with_defaults():
         ({"format": "fixed_width", "widths": {"ID": [0, 5]}}, "no width for column 'FIRST'"),
         ({"delimiter": "||"}, "is not a single character"),
         ({"record_id": []}, "record_id: empty"),
+        ({"events": "crime"}, "events: expected a mapping"),
+        ({"events": {"kind": "crime", "date": {"column": "D", "format": "%Y"}, "colour": "x"}}, "events.colour: unknown key"),
+        ({"events": {"kind": "Crime!", "date": {"column": "D", "format": "%Y"}}}, "events.kind: 'Crime!' is not a valid kind"),
+        ({"events": {"kind": "crime"}}, "events.date: needs a column and a format"),
+        ({"events": {"kind": "crime", "date": {"column": "D"}}}, "events.date.format: None is not a strptime format"),
+        ({"events": {"kind": "crime", "date": {"column": "D", "format": "%Y"}, "ref": 7}}, "events.ref: 7 is not a column name"),
+        ({"format": "fixed_width", "widths": {"ID": [0, 5], "FIRST": [5, 5]},
+          "events": {"kind": "crime", "date": {"column": "D", "format": "%Y"}}}, "no width for column 'D'"),
     ],
 )
 def test_bad_config_names_the_file_key_and_fix(change, message):
@@ -41,6 +49,15 @@ def test_bad_config_names_the_file_key_and_fix(change, message):
         parse_config({**MINIMAL, **change}, "example.yaml")
     assert message in str(err.value)
     assert str(err.value).startswith("example.yaml: ")
+
+
+def test_an_events_block_names_the_columns_an_event_is_read_from():
+    config = parse_config({**MINIMAL, "events": {"kind": "crime", "ref": "REF", "date": {"column": "D", "format": "%d/%m/%Y"},
+                                                 "area": "BEAT", "role": "PART"}}, "example.yaml")
+    assert config.events.kind == "crime" and config.events.date_formats == ("%d/%m/%Y",)
+    assert config.events.category is None
+    assert config.referenced_columns == {"ID", "FIRST", "REF", "D", "BEAT", "PART"}
+    assert parse_config(MINIMAL, "example.yaml").events is None
 
 
 def test_missing_required_key():

@@ -17,7 +17,7 @@ import pytest
 from tests.spark_session import local_spark
 from veracity import batches as ledger
 from veracity.lake import Lake
-from veracity.schema import CLEAN_PERSON, QUARANTINE
+from veracity.schema import CLEAN_PERSON, EVENT_RECORD, QUARANTINE
 from veracity.scrub.readers import is_compressed, iter_extract
 from veracity.scrub.scrub import scrub_batch
 from veracity.sources import load_sources, parse_config
@@ -63,6 +63,9 @@ def assert_same(local, spark_result) -> None:
     want_q = _by(local.quarantine, QUARANTINE.arrow_schema, "line_number")
     got_q = _by(spark_result.quarantine, QUARANTINE.arrow_schema, "line_number")
     assert got_q.equals(want_q), (got_q.to_pylist(), want_q.to_pylist())
+    want_e = _by(local.events, EVENT_RECORD.arrow_schema, "unique_id")
+    got_e = _by(spark_result.events, EVENT_RECORD.arrow_schema, "unique_id")
+    assert got_e.equals(want_e), (got_e.to_pylist()[:3], want_e.to_pylist()[:3])
     assert spark_result.reconciles()
 
 
@@ -177,4 +180,7 @@ def test_glue_scrub_job_writes_the_local_paths(spark, lake, capsys):
     assert clean.schema.equals(CLEAN_PERSON.arrow_schema) and quarantine.schema.equals(QUARANTINE.arrow_schema)
     assert _by(clean, CLEAN_PERSON.arrow_schema, "unique_id").equals(_by(local.clean, CLEAN_PERSON.arrow_schema, "unique_id"))
     assert quarantine.equals(local.quarantine)
+    events = lake.read_table("clean", "event_record", "crime", f"{batch_id}.parquet")
+    assert local.events.num_rows == local.clean.num_rows
+    assert _by(events, EVENT_RECORD.arrow_schema, "unique_id").equals(_by(local.events, EVENT_RECORD.arrow_schema, "unique_id"))
     assert job.main(["--lake", lake.root, "--source", "crime", "--batch-id", "no-such-batch"]) == 1

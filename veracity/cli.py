@@ -139,6 +139,16 @@ def _neutralise_formulas(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from veracity.report import write_report
+
+    lake = Lake.open(args.lake)
+    if not lake.exists("curated", "CURRENT.json"):
+        raise VeracityError(f"no published snapshot in {lake.display()}: run 'veracity run --lake {args.lake}' first")
+    out.print(f"wrote {write_report(lake, args.out)}")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     from veracity.sql import query
 
@@ -178,6 +188,9 @@ def _evaluation_text(result) -> str:
         + (f"\nblocking recall: {result.blocking['direct']:.4f} of true pairs compared directly, "
            f"{result.blocking['reachable']:.4f} reachable through compared pairs "
            f"(measured on {result.blocking['share_of_persons']:.0%} of the true persons)" if result.blocking else "")
+        + (f"\nassociation networks: {result.networks['networks_found']:,} found; the {result.networks['planted_networks']:,} "
+           f"planted recovered with adjusted Rand index {result.networks['adjusted_rand_index']:.4f} over their "
+           f"{result.networks['members']:,} members" if result.networks else "")
     )
 
 
@@ -274,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=50, help="rows to print (default 50)")
     p.add_argument("query", help='SQL, e.g. "SELECT count(*) FROM person"')
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("report", help="write one self-contained HTML page of charts about the published snapshot")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--out", default="veracity-report.html", help="the page to write (default ./veracity-report.html)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("evaluate", help="precision, recall and F1 of person_xref against the ground truth")
     p.add_argument("--lake", required=True, help=lake_help)

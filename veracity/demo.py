@@ -21,6 +21,7 @@ from veracity.errors import VeracityError
 from veracity.evaluate import evaluate
 from veracity.lake import Lake
 from veracity.pipeline import run
+from veracity.report import write_report
 from veracity.sql import query
 from veracity.synthetic import generate
 
@@ -46,7 +47,7 @@ def _quality_by_source(lake: Lake) -> dict[str, dict[str, float]]:
                sum(CASE WHEN name = 'date_of_birth' THEN count END) * 1.0 / max(records) AS dob,
                sum(CASE WHEN name = 'postcode' THEN count END) * 1.0 / max(records) AS postcode,
                sum(invalid) AS invalid
-        FROM data_quality WHERE check_type = 'field' AND records > 0 GROUP BY source_system
+        FROM data_quality_checks WHERE check_type = 'field' AND records > 0 GROUP BY source_system
         """,
     ).to_pylist()
     return {r["source_system"]: {k: v or 0 for k, v in r.items() if k != "source_system"} for r in rows}
@@ -105,6 +106,7 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None],
     lake = Lake.open(path)
     t2 = time.monotonic()
     result = evaluate(lake)
+    report = write_report(lake, os.path.join(path, "report.html"))
     totals = summary.totals
     width = max(len(s) for s in summary.per_source)
     quality = _quality_by_source(lake)
@@ -131,15 +133,19 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None],
         f"{summary.review_queue:,} pairs for clerical review; no person holds two PNC ids"
         if result.persons_with_two_pnc_ids == 0 else
         f"matching:            {summary.comparisons:,} comparisons; {result.persons_with_two_pnc_ids} persons hold two PNC ids",
+        *([f"networks:            {result.networks['networks_found']:,} association networks; the "
+           f"{result.networks['planted_networks']:,} planted recovered with adjusted Rand index "
+           f"{result.networks['adjusted_rand_index']:.4f}"] if result.networks else []),
         *([f"ingest events:       {flow.events:,} S3 events handled ({flow.failed} failed); batches in the ledger: "
            + ", ".join(f"{n} {state}" for state, n in sorted(flow.ledger.items()))] if flow else []),
         f"time:                generate {t1 - t0:.0f}s, " + ("events and " if flow else "") + f"pipeline {t2 - t1:.0f}s",
         f"outputs:             {lake.display('curated')} (snapshot {summary.run_id})",
+        f"report:              {os.path.abspath(report)} (one page, works offline)",
         "",
         "Try:",
         f'  veracity sql --lake {path} "SELECT source_system, count(*) AS records, count(DISTINCT person_id) AS persons FROM person_xref GROUP BY 1 ORDER BY 2 DESC"',
         f'  veracity sql --lake {path} "SELECT reason_codes, count(*) FROM quarantine GROUP BY 1"',
-        f'  veracity sql --lake {path} "SELECT * FROM data_quality WHERE source_system = \'custody\' ORDER BY name"',
+        f'  veracity sql --lake {path} "SELECT * FROM data_quality_checks WHERE source_system = \'custody\' ORDER BY name"',
         f"  veracity evaluate --lake {path} --json",
         f'  veracity sql --lake {path} "SELECT * FROM review_queue LIMIT 20"',
         *([f"  veracity explain --lake {path} --html pair.html {example[0]} {example[1]}"] if example else []),

@@ -1,4 +1,5 @@
-"""Accuracy of the resolved persons against ground truth: pairwise and B-cubed."""
+"""Accuracy of the resolved persons against ground truth: pairwise and B-cubed; and
+of the association networks against the planted offending networks."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class Evaluation:
     bcubed: Scores
     persons_with_two_pnc_ids: int | None = None
     blocking: dict | None = None  # BlockingRecall.as_dict() and the share of persons it was measured on
+    networks: dict | None = None  # network_recovery(): planted networks recovered, as an adjusted Rand index
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +112,50 @@ def evaluate(lake: Lake) -> Evaluation:
     records = con.sql("SELECT c.* FROM clean_person c SEMI JOIN sampled_truth s ON s.unique_id = c.unique_id").to_arrow_table()
     truth_ids = con.sql("SELECT * FROM sampled_truth").to_arrow_table()
     result.blocking = {**blocking_recall(duckdb.connect(), records, truth_ids).as_dict(), "share_of_persons": round(share, 4)}
+    result.networks = network_recovery(con, lake)
     return result
+
+
+def adjusted_rand_index(truth: list, predicted: list) -> float:
+    """Hubert and Arabie's adjusted Rand index of two labellings of the same items."""
+    from collections import Counter
+    from math import comb
+
+    n = len(truth)
+    pairs = sum(comb(c, 2) for c in Counter(zip(truth, predicted, strict=True)).values())
+    truth_pairs = sum(comb(c, 2) for c in Counter(truth).values())
+    predicted_pairs = sum(comb(c, 2) for c in Counter(predicted).values())
+    expected = truth_pairs * predicted_pairs / comb(n, 2) if n > 1 else 0.0
+    best = (truth_pairs + predicted_pairs) / 2
+    return 1.0 if best == expected else (pairs - expected) / (best - expected)
+
+
+def network_recovery(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict | None:
+    """How well ``network_member`` recovers the planted networks, over their members: each
+    true member is labelled with the network of the person holding most of its records
+    (or a label of its own when that person is in none)."""
+    if not lake.exists("truth", "networks"):
+        return None
+    con.register("truth_networks", lake.read_table("truth", "networks"))
+    rows = con.sql("""
+        WITH held AS (
+            SELECT t.person_id AS true_id, x.person_id, count(*) AS records
+            FROM truth_records t JOIN person_xref x USING (source_system, source_record_id)
+            GROUP BY t.person_id, x.person_id
+        ), holder AS (
+            SELECT * FROM held QUALIFY row_number() OVER (PARTITION BY true_id ORDER BY records DESC, person_id) = 1
+        )
+        SELECT n.network_id AS planted, coalesce(m.network_id, 'alone:' || n.person_id) AS found
+        FROM truth_networks n
+        LEFT JOIN holder h ON h.true_id = n.person_id
+        LEFT JOIN network_member m ON m.person_id = h.person_id
+    """).fetchall()
+    if not rows:
+        return None
+    planted, found = [r[0] for r in rows], [r[1] for r in rows]
+    return {"adjusted_rand_index": round(adjusted_rand_index(planted, found), 4), "members": len(rows),
+            "planted_networks": len(set(planted)),
+            "networks_found": con.sql("SELECT count(DISTINCT network_id) FROM network_member").fetchall()[0][0]}
 
 
 def score_tables(predicted: pa.Table, truth: pa.Table) -> Evaluation:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from veracity import batches as batch_ledger
-from veracity import review, snapshots
+from veracity import networks, review, snapshots
 from veracity.consistency import Consistency, compare_partitions
 from veracity.errors import VeracityError
 from veracity.lake import Lake
@@ -325,7 +325,7 @@ def _publish(lake: Lake, run_id: str, started: datetime, per_source: dict[str, S
         tables={**resolved.tables, "clerical_decisions": decision_log},
         layers={**resolved.layers, "run_stats": Layer(run_stats_rows(summary)), "person_id_history": Layer(resolved.events)},
         model_version=model_version, decisions=decision_log.num_rows,
-        batches=batch_ledger.processed_keys(lake),
+        batches=batch_ledger.processed_keys(lake), derive=networks.derive,
     )
     return summary
 

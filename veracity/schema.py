@@ -308,7 +308,7 @@ DELETIONS = Table(
 )
 
 DATA_QUALITY = Table(
-    "data_quality",
+    "data_quality_checks",
     "Per batch and source: how complete and valid each field is, and why rows were rejected",
     (
         Column("source_system", STR, "Source system"),
@@ -335,10 +335,39 @@ ATHENA_REMOVED = Table(
     ),
 )
 
+EVENT_RECORD = Table(
+    "event_record",
+    "Each source record that is a person's part in an event (a crime, an incident, a search), as scrubbed",
+    _KEYS
+    + (
+        Column("unique_id", STR, "source_system:source_record_id"),
+        Column("extracted_at", pa.timestamp("us", tz="UTC"), "When the source extracted the batch"),
+        Column("event_kind", STR, "Kind of event, from the source's config (crime, incident, search, ...)"),
+        Column("event_ref", STR, "The source's reference for the event; the record id where it has none"),
+        Column("event_date", pa.date32(), "When the event happened; null when unknown or invalid"),
+        Column("category", STR, "Offence group or incident type, upper case"),
+        Column("area", STR, "Neighbourhood, beat or area of the event, upper case"),
+        Column("participant_role", STR, "The person's part in the event (suspect, victim, ...), upper case"),
+    ),
+)
+
+NETWORK_MEMBER = Table(
+    "network_member",
+    "Each person in an association network: a community of persons who offend together (veracity.networks)",
+    (
+        Column("network_id", STR, "The network, named after its lowest person id"),
+        Column("person_id", STR, "A member"),
+        Column("network_size", pa.int64(), "Members of the network"),
+        Column("associates", pa.int64(), "Members this one has offended with"),
+        Column("crimes_together", pa.int64(), "Crimes shared with other members, summed over them"),
+    ),
+)
+
 CURATED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         PERSON, PERSON_XREF, PERSON_ALIAS, PERSON_ADDRESS, PERSON_ID_HISTORY, MATCH_PAIRS, REVIEW_QUEUE,
-        CLERICAL_DECISIONS, CLEAN_PERSON, QUARANTINE, RUN_STATS, CLUSTER_SIZES, DATA_QUALITY,
+        CLERICAL_DECISIONS, CLEAN_PERSON, QUARANTINE, RUN_STATS, CLUSTER_SIZES, DATA_QUALITY, EVENT_RECORD,
+        NETWORK_MEMBER,
     )
 }

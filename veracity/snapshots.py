@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -186,13 +187,18 @@ def _add_layer(lake: Lake, base: tuple[str, ...], name: str, layer: Layer, earli
     return ["/".join((*base, f"{name}.whole.parquet"))], []
 
 
+# Tables made from a snapshot's others before it is switched on: (lake, snapshot) -> tables.
+Derive = Callable[[Lake, dict], dict[str, pa.Table]]
+
+
 def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table | str], layers: dict[str, Layer],
                      model_version: str | None, decisions: int = 0, batches: list[str] | None = None,
-                     keep: int | None = None) -> None:
+                     keep: int | None = None, derive: Derive | None = None) -> None:
     """Write the run's ``tables`` whole (Arrow tables, or local Parquet files too big
     to hold in memory) and its ``layers`` on top of the last snapshot's tables, then
-    switch CURRENT.json to the new snapshot; then remove all but the newest ``keep``
-    snapshots (default ``KEEP_SNAPSHOTS``) and the files no kept snapshot reads."""
+    the tables ``derive`` makes from all of those, then switch CURRENT.json to the new
+    snapshot; then remove all but the newest ``keep`` snapshots (default
+    ``KEEP_SNAPSHOTS``) and the files no kept snapshot reads."""
     base = ("curated", "snapshots", run_id)
     listing: dict[str, list[str]] = {}
     removals: dict[str, list[dict]] = {}
@@ -204,11 +210,15 @@ def publish_snapshot(lake: Lake, run_id: str, tables: dict[str, pa.Table | str],
     for name, layer in layers.items():
         listing[name], removals[name] = _add_layer(lake, base, name, layer, earlier)
     listing["quarantine"] = _zone_files(lake, "quarantine")
-    listing["data_quality"] = _zone_files(lake, "clean", "data_quality")
+    listing["data_quality_checks"] = _zone_files(lake, "clean", "data_quality")
+    listing["event_record"] = _zone_files(lake, "clean", "event_record")
+    removals = {name: r for name, r in removals.items() if r}
+    for name, table in (derive(lake, {"tables": listing, "removals": removals}) if derive else {}).items():
+        _write(lake, table, CURATED_TABLES[name].arrow_schema, *base, f"{name}.parquet")
+        listing[name] = ["/".join((*base, f"{name}.parquet"))]
     lake.write_json(
         {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), "model_version": model_version,
-         "decisions": decisions, "batches": batches or [], "tables": listing,
-         "removals": {name: r for name, r in removals.items() if r}},
+         "decisions": decisions, "batches": batches or [], "tables": listing, "removals": removals},
         *base, SNAPSHOT_FILE,
     )
     # The switch: readers follow CURRENT.json, so everything above is invisible until now.

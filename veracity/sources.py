@@ -17,8 +17,9 @@ from veracity.schema import CANONICAL_FIELDS
 FORMATS = ("csv", "jsonl", "fixed_width")
 TOP_LEVEL_KEYS = {
     "source", "description", "format", "delimiter", "quotechar", "encoding", "header",
-    "widths", "record_id", "fields", "extra_columns", "compression", "trust",
+    "widths", "record_id", "fields", "extra_columns", "compression", "trust", "events",
 }
+EVENT_KEYS = {"kind", "ref", "date", "category", "area", "role"}
 # How far a source is trusted for golden record values, 0-100 (see survivorship).
 DEFAULT_TRUST = 50
 EXTRA_COLUMNS = ("ignore", "reject")
@@ -44,6 +45,24 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class EventSpec:
+    """Each record of the source is a person's part in an event (a crime, an incident,
+    a search): where its reference, date, category, area and the person's role are."""
+
+    kind: str
+    date_column: str
+    date_formats: tuple[str, ...]
+    ref: str | None = None  # none: each record is an event of its own
+    category: str | None = None
+    area: str | None = None
+    role: str | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        return {c for c in (self.date_column, self.ref, self.category, self.area, self.role) if c}
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     path: str
@@ -59,13 +78,14 @@ class SourceConfig:
     extra_columns: str = "ignore"  # columns in the extract the config does not map
     compression: str = "auto"  # auto: gzip when the extract's name ends in .gz
     trust: int = DEFAULT_TRUST  # higher wins where survivorship ranks sources
+    events: EventSpec | None = None
 
     @property
     def referenced_columns(self) -> set[str]:
         cols = set(self.record_id)
         for spec in self.fields.values():
             cols.update(spec.columns)
-        return cols
+        return cols | (self.events.columns if self.events else set())
 
 
 def _fail(path: str, key: str, problem: str, fix: str) -> ConfigError:
@@ -113,6 +133,31 @@ def _field(path: str, name: str, raw) -> FieldSpec:
         validate=validate, values={str(k): str(v) for k, v in values.items()}, from_=from_,
         joiner=str(raw.get("joiner", " ")),
     )
+
+
+def _events(path: str, raw) -> EventSpec:
+    if not isinstance(raw, dict):
+        raise _fail(path, "events", "expected a mapping", "write kind, date and the columns of ref, category, area, role")
+    unknown = set(raw) - EVENT_KEYS
+    if unknown:
+        raise _fail(path, f"events.{sorted(unknown)[0]}", "unknown key", f"allowed keys: {', '.join(sorted(EVENT_KEYS))}")
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or not kind.replace("_", "").isalnum() or not kind.islower():
+        raise _fail(path, "events.kind", f"{kind!r} is not a valid kind", "name the kind of event, e.g. kind: crime")
+    date_ = raw.get("date")
+    if not isinstance(date_, dict) or not isinstance(date_.get("column"), str) or not date_["column"]:
+        raise _fail(path, "events.date", "needs a column and a format", 'write e.g. date: {column: OFFENCE_DATE, format: "%Y-%m-%d"}')
+    formats = date_.get("format", ())
+    formats = (formats,) if isinstance(formats, str) else tuple(formats or ())
+    if not formats or not all(isinstance(f, str) and "%" in f for f in formats):
+        raise _fail(path, "events.date.format", f"{date_.get('format')!r} is not a strptime format", 'write e.g. format: "%d/%m/%Y"')
+    columns = {}
+    for key in ("ref", "category", "area", "role"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _fail(path, f"events.{key}", f"{value!r} is not a column name", "name the source column")
+        columns[key] = value
+    return EventSpec(kind=kind, date_column=date_["column"], date_formats=formats, **columns)
 
 
 def parse_config(raw, path: str) -> SourceConfig:
@@ -168,7 +213,7 @@ def parse_config(raw, path: str) -> SourceConfig:
         name=name, path=path, format=fmt, record_id=record_id, fields=fields, delimiter=delimiter,
         quotechar=str(raw.get("quotechar", '"')), encoding=encoding, header=bool(raw.get("header", True)),
         widths=widths, description=str(raw.get("description", "")), extra_columns=extra_columns,
-        compression=compression, trust=trust,
+        compression=compression, trust=trust, events=_events(path, raw["events"]) if "events" in raw else None,
     )
     if widths:
         missing = sorted(config.referenced_columns - set(widths))

@@ -1,8 +1,8 @@
 """Scrub one landed batch into the lake: the unit of work that the local runner runs in
 a process pool and a Glue job runs per batch.
 
-Writes ``clean/clean_person``, ``quarantine``, ``clean/deletions`` and
-``clean/data_quality`` for the batch, then records it in the ledger (last, so a batch
+Writes ``clean/clean_person``, ``clean/event_record``, ``quarantine``, ``clean/deletions``
+and ``clean/data_quality`` for the batch, then records it in the ledger (last, so a batch
 interrupted half-way is simply scrubbed again).
 """
 
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from veracity import batches as ledger
 from veracity.lake import Lake
-from veracity.schema import CLEAN_PERSON, DELETIONS, QUARANTINE
+from veracity.schema import CLEAN_PERSON, DELETIONS, EVENT_RECORD, QUARANTINE
 from veracity.scrub.quality import batch_quality
 from veracity.scrub.readers import is_compressed
 from veracity.scrub.scrub import quarantine_rows, scrub_stream
@@ -79,6 +79,7 @@ def scrub_landed_batch(lake: Lake, batch: ledger.Batch, config: SourceConfig | N
     problems += [checked.problem] if checked.problem else []
     problem = "; ".join(problems) or None
     clean = _TableSink(lake, CLEAN_PERSON.arrow_schema, "clean", "clean_person", batch.source, f"{batch.batch_id}.parquet")
+    events = _TableSink(lake, EVENT_RECORD.arrow_schema, "clean", "event_record", batch.source, f"{batch.batch_id}.parquet")
     quarantine = _TableSink(lake, QUARANTINE.arrow_schema, "quarantine", batch.source, f"{batch.batch_id}.parquet")
     deletions = DELETIONS.empty()
     try:
@@ -89,7 +90,7 @@ def scrub_landed_batch(lake: Lake, batch: ledger.Batch, config: SourceConfig | N
             with lake.fs.open_input_stream(lake.path("landing", batch.source, batch.batch_id, checked.extract_name)) as stream:
                 counts = scrub_stream(
                     stream, config, batch.batch_id, checked.extracted_at, clean, quarantine,
-                    compressed=is_compressed(config, checked.extract_name),
+                    compressed=is_compressed(config, checked.extract_name), emit_events=events,
                 )
             if not counts.reconciles():
                 raise RuntimeError(
@@ -100,6 +101,7 @@ def scrub_landed_batch(lake: Lake, batch: ledger.Batch, config: SourceConfig | N
     finally:
         clean.close()
         quarantine.close()
+        events.close()
     lake.write_table(deletions, "clean", "deletions", batch.source, f"{batch.batch_id}.parquet")
     quality = batch_quality(
         batch.source, batch.batch_id,

@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from veracity.schema import CLEAN_PERSON, QUARANTINE
+from veracity.schema import CLEAN_PERSON, EVENT_RECORD, QUARANTINE
 from veracity.scrub import standardise as std
+from veracity.scrub.events import event_records
 from veracity.scrub.readers import CHUNK_ROWS, LINE, ExtractError, iter_extract
 from veracity.sources import FieldSpec, SourceConfig
 
@@ -54,6 +55,7 @@ class ScrubResult:
     clean: pa.Table
     quarantine: pa.Table
     batch_error: str | None = None
+    events: pa.Table | None = None  # event_record rows, for a source whose records are events
 
     def reconciles(self) -> bool:
         return self.rows_in == self.clean.num_rows + self.quarantine.num_rows
@@ -83,6 +85,7 @@ def record_ids(raw: pa.Table, config: SourceConfig) -> pa.Array:
 def scrub_stream(
     stream: BinaryIO, config: SourceConfig, batch_id: str, extracted_at: datetime,
     emit_clean: Emit, emit_quarantine: Emit, *, compressed: bool = False, chunk_rows: int = CHUNK_ROWS,
+    emit_events: Emit | None = None,
 ) -> ScrubCounts:
     with tempfile.TemporaryDirectory(prefix="veracity-scrub-") as spill_dir:
         spill = os.path.join(spill_dir, "raw.parquet")
@@ -115,8 +118,11 @@ def scrub_stream(
                 if bad.num_rows:
                     emit_quarantine(bad)
                     quarantined += bad.num_rows
-                out = standardise(good.drop_columns([RECORD_ID]), good.column(RECORD_ID).combine_chunks(), config, batch_id, extracted_at)
+                raw, ids = good.drop_columns([RECORD_ID]), good.column(RECORD_ID).combine_chunks()
+                out = standardise(raw, ids, config, batch_id, extracted_at)
                 emit_clean(out)
+                if emit_events and config.events:
+                    emit_events(event_records(raw, ids, config, batch_id, extracted_at))
                 clean += out.num_rows
         return ScrubCounts(rows_in, clean, quarantined + len(rejects))
 
@@ -154,10 +160,13 @@ def scrub_batch(data: bytes, config: SourceConfig, batch_id: str, extracted_at: 
     """Scrub a whole extract held in memory."""
     clean: list[pa.Table] = []
     quarantine: list[pa.Table] = []
-    counts = scrub_stream(io.BytesIO(data), config, batch_id, extracted_at, clean.append, quarantine.append, compressed=compressed)
+    events: list[pa.Table] = []
+    counts = scrub_stream(io.BytesIO(data), config, batch_id, extracted_at, clean.append, quarantine.append,
+                          compressed=compressed, emit_events=events.append)
     q = pa.concat_tables([QUARANTINE.empty(), *quarantine])
     q = q.take(pc.sort_indices(q, [("line_number", "ascending")]))
-    return ScrubResult(config.name, batch_id, counts.rows_in, pa.concat_tables([CLEAN_PERSON.empty(), *clean]), q, counts.batch_error)
+    return ScrubResult(config.name, batch_id, counts.rows_in, pa.concat_tables([CLEAN_PERSON.empty(), *clean]), q,
+                       counts.batch_error, pa.concat_tables([EVENT_RECORD.empty(), *events]))
 
 
 def _column(raw: pa.Table, spec: FieldSpec) -> pa.Array:

@@ -4,8 +4,8 @@ The extract is parsed by the same readers as the local path, on the driver: nati
 formats (quoted CSV with embedded newlines, fixed width, JSON lines) are read as one
 stream. The raw rows become a DataFrame; Spark finds missing and duplicated record
 ids (groupBy, count, join), and ``mapInArrow`` hands each Arrow batch to the very
-functions the local path calls: ``standardise`` for clean rows and
-``record_id_quarantine`` for rejected ones. Nothing here creates a SparkSession;
+functions the local path calls: ``standardise`` for clean rows, ``event_records``
+for their event participations and ``record_id_quarantine`` for rejected ones. Nothing here creates a SparkSession;
 pyspark is imported lazily so the package imports without it.
 
 Limits for now: the raw rows pass through driver memory (Spark's createDataFrame
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from veracity.schema import CLEAN_PERSON, QUARANTINE
+from veracity.schema import CLEAN_PERSON, EVENT_RECORD, QUARANTINE
+from veracity.scrub.events import event_records
 from veracity.scrub.readers import ExtractError, RawExtract
 from veracity.scrub.scrub import (
     RECORD_ID,
@@ -49,6 +50,7 @@ class SparkScrub(NamedTuple):
     quarantine: DataFrame  # QUARANTINE columns
     rows_in: int
     batch_error: str | None = None
+    events: DataFrame | None = None  # EVENT_RECORD columns
 
 
 def spark_type(arrow_type: pa.DataType) -> DataType:
@@ -143,6 +145,13 @@ def scrub_with_spark(
                 ids = table.column(RECORD_ID).combine_chunks()
                 yield from standardise(table.drop_columns([RECORD_ID]), ids, config, batch_id, extracted_at).to_batches()
 
+    def event_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                table = pa.Table.from_batches([batch])
+                ids = table.column(RECORD_ID).combine_chunks()
+                yield from event_records(table.drop_columns([RECORD_ID]), ids, config, batch_id, extracted_at).to_batches()
+
     def quarantine_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows:
@@ -151,7 +160,8 @@ def scrub_with_spark(
     good, rejected = flagged.where(~bad).select(*columns), flagged.where(bad).select(*columns)
     clean = _map_in_arrow(good, clean_batches, CLEAN_PERSON.arrow_schema)
     by_id = _map_in_arrow(rejected, quarantine_batches, QUARANTINE.arrow_schema)
-    return SparkScrub(clean, quarantine.unionByName(by_id), rows_in)
+    events = _map_in_arrow(good, event_batches, EVENT_RECORD.arrow_schema) if config.events else None
+    return SparkScrub(clean, quarantine.unionByName(by_id), rows_in, events=events)
 
 
 def _map_in_arrow(df: DataFrame, fn: BatchFn, schema: pa.Schema) -> DataFrame:
@@ -172,4 +182,5 @@ def collect(result: SparkScrub, source: str, batch_id: str) -> ScrubResult:
     clean = to_arrow(result.clean, CLEAN_PERSON.arrow_schema)
     quarantine = to_arrow(result.quarantine, QUARANTINE.arrow_schema)
     quarantine = quarantine.take(pc.sort_indices(quarantine, [("line_number", "ascending")]))
-    return ScrubResult(source, batch_id, result.rows_in, clean, quarantine, result.batch_error)
+    events = to_arrow(result.events, EVENT_RECORD.arrow_schema) if result.events is not None else EVENT_RECORD.empty()
+    return ScrubResult(source, batch_id, result.rows_in, clean, quarantine, result.batch_error, events)

@@ -1,0 +1,86 @@
+"""Association networks: communities of persons who offend together.
+
+The graph's nodes are persons; an edge joins two persons who took part in the same
+crime, both in an offending role (or with no role recorded), weighted by the crimes
+they share. Communities are found with Louvain modularity (networkx), seeded so the
+same graph gives the same networks. A network is named after its lowest person id,
+so it keeps its name while that member stays in it. Victims and witnesses are left
+out: they would tie unrelated offenders together.
+
+Each connected part of the graph is split into communities on its own, at a
+resolution below modularity's usual 1: a dense group stays whole, while groups that
+only one or two crimes join fall apart (on the whole graph at once, modularity's
+resolution limit would merge small groups however weakly they are joined).
+
+The edges come from the ``event_participant`` view (sql/views), so the rule for
+which records are current lives in one place.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import networkx as nx
+import pyarrow as pa
+
+from veracity.schema import NETWORK_MEMBER
+
+# Roles, as scrubbed (upper case), that make a participant one of a crime's offenders.
+OFFENDING_ROLES = ("SUSPECT", "ASSOCIATE", "OFFENDER", "ACCUSED", "CHARGED", "ARRESTED", "PERPETRATOR")
+SEED = 42
+RESOLUTION = 0.5
+
+CO_OFFENDING = f"""
+    WITH offenders AS (
+        SELECT DISTINCT source_system, event_ref, person_id
+        FROM event_participant
+        WHERE event_kind = 'crime'
+          AND (participant_role IS NULL OR participant_role IN ({", ".join(f"'{r}'" for r in OFFENDING_ROLES)}))
+    )
+    SELECT a.person_id AS a, b.person_id AS b, count(*) AS crimes
+    FROM offenders a JOIN offenders b
+      ON a.source_system = b.source_system AND a.event_ref = b.event_ref AND a.person_id < b.person_id
+    GROUP BY 1, 2
+"""
+
+
+def co_offending(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """(a, b, crimes): pairs of persons who offended together, from ``event_participant``."""
+    return con.sql(CO_OFFENDING).to_arrow_table()
+
+
+def network_members(edges: pa.Table) -> pa.Table:
+    """One row per person in a network of two or more, from co-offending edges."""
+    graph = nx.Graph()
+    graph.add_weighted_edges_from(zip(*(edges.column(c).to_pylist() for c in ("a", "b", "crimes")), strict=True))
+    rows: list[dict] = []
+    communities = (
+        community
+        for part in nx.connected_components(graph)
+        for community in nx.community.louvain_communities(graph.subgraph(part), weight="weight",
+                                                          resolution=RESOLUTION, seed=SEED)
+    )
+    for community in communities:
+        if len(community) < 2:
+            continue
+        inner = graph.subgraph(community)
+        network_id = f"NET-{min(community)}"
+        for person_id in sorted(community):
+            rows.append({
+                "network_id": network_id, "person_id": person_id, "network_size": len(community),
+                "associates": inner.degree(person_id),
+                "crimes_together": int(inner.degree(person_id, weight="weight")),
+            })
+    return pa.Table.from_pylist(rows, schema=NETWORK_MEMBER.arrow_schema)
+
+
+def derive(lake, snapshot: dict) -> dict[str, pa.Table]:
+    """``network_member`` for a snapshot about to be published (``snapshots.Derive``)."""
+    from veracity import snapshots
+    from veracity.sql import create_views, view_queries
+
+    con = duckdb.connect()
+    snapshots.register(con, lake, snapshot)
+    unavailable = create_views(con, view_queries())
+    if "event_participant" in unavailable:  # a snapshot without person_xref or events
+        return {"network_member": NETWORK_MEMBER.empty()}
+    return {"network_member": network_members(co_offending(con))}
