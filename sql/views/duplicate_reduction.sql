@@ -2,20 +2,11 @@
 -- resolution reduces each system's duplicates.
 -- area and role: row-level security (stacks/analytics.py); these rows suit every area and role.
 SELECT
-    source_system,
+    coalesce(source_system, 'all systems') AS source_system,
     CAST(count(*) AS BIGINT) AS records_in,
     CAST(count(DISTINCT person_id) AS BIGINT) AS persons_out,
     CAST(count(*) AS DOUBLE) / count(DISTINCT person_id) AS records_per_person,
     CAST(NULL AS VARCHAR) AS area,
     CAST(NULL AS VARCHAR) AS role
 FROM person_xref
-GROUP BY source_system
-UNION ALL
-SELECT
-    'all systems' AS source_system,
-    CAST(count(*) AS BIGINT) AS records_in,
-    CAST(count(DISTINCT person_id) AS BIGINT) AS persons_out,
-    CAST(count(*) AS DOUBLE) / count(DISTINCT person_id) AS records_per_person,
-    CAST(NULL AS VARCHAR) AS area,
-    CAST(NULL AS VARCHAR) AS role
-FROM person_xref
+GROUP BY GROUPING SETS ((source_system), ())

@@ -138,19 +138,8 @@ def scrub_with_spark(
     flagged = raw.join(duplicated, on=RECORD_ID, how="left")
     bad = F.col(RECORD_ID).isNull() | F.col(_DUPLICATED).isNotNull()
 
-    def clean_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                table = pa.Table.from_batches([batch])
-                ids = table.column(RECORD_ID).combine_chunks()
-                yield from standardise(table.drop_columns([RECORD_ID]), ids, config, batch_id, extracted_at).to_batches()
-
-    def event_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                table = pa.Table.from_batches([batch])
-                ids = table.column(RECORD_ID).combine_chunks()
-                yield from event_records(table.drop_columns([RECORD_ID]), ids, config, batch_id, extracted_at).to_batches()
+    clean_batches = _on_accepted_rows(lambda raw, ids: standardise(raw, ids, config, batch_id, extracted_at))
+    event_batches = _on_accepted_rows(lambda raw, ids: event_records(raw, ids, config, batch_id, extracted_at))
 
     def quarantine_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -162,6 +151,16 @@ def scrub_with_spark(
     by_id = _map_in_arrow(rejected, quarantine_batches, QUARANTINE.arrow_schema)
     events = _map_in_arrow(good, event_batches, EVENT_RECORD.arrow_schema) if config.events else None
     return SparkScrub(clean, quarantine.unionByName(by_id), rows_in, events=events)
+
+
+def _on_accepted_rows(fn: Callable[[pa.Table, pa.Array], pa.Table]) -> BatchFn:
+    """A mapInArrow function applying ``fn(source columns, record ids)`` to each batch."""
+    def batches(arrow_batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in arrow_batches:
+            if batch.num_rows:
+                table = pa.Table.from_batches([batch])
+                yield from fn(table.drop_columns([RECORD_ID]), table.column(RECORD_ID).combine_chunks()).to_batches()
+    return batches
 
 
 def _map_in_arrow(df: DataFrame, fn: BatchFn, schema: pa.Schema) -> DataFrame:
