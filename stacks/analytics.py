@@ -9,8 +9,8 @@ View files
     ``veracity sql``. A trailing semicolon is allowed. The stack wraps the query in
     ``CREATE OR REPLACE VIEW "<database>"."<stem>" AS ...`` and deploys that statement
     as an Athena named query in the workgroup (``AnalyticsStack.views`` holds them).
-    Running it creates or refreshes the view; run it once the tables it reads exist,
-    with the database as the query's context (the file's table names are unqualified).
+    The catalog stack creates the views themselves at deploy (Glue view tables, typed
+    by ``stacks.catalog.reporting_view_columns``); the named query recreates one by hand.
     Every file is parsed at synth time: one that does not parse, holds more than one
     statement, or holds anything but a query fails synthesis naming the file, so a
     broken view never deploys.

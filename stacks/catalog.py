@@ -47,8 +47,10 @@ import base64
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
+import sqlglot
 from aws_cdk import Aws, DefaultStackSynthesizer, Fn, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -56,7 +58,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
 
+from stacks.analytics import View, ViewError, load_views
 from stacks.athena import (
     BUCKET_ACTIONS,
     GLUE_READ_ACTIONS,
@@ -78,6 +84,7 @@ from veracity.schema import (
     Table,
 )
 from veracity.snapshots import REMOVED_BY, athena_table_sql
+from veracity.sql import VIEWS_DIR
 
 SENSITIVITY_TAG = "sensitivity"
 GLUE_COMMENT_LIMIT = 255
@@ -179,6 +186,42 @@ def glue_type(arrow_type: pa.DataType) -> str:
     raise TypeError(f"no Glue type for Arrow type {arrow_type}: map it in stacks.catalog.glue_type")
 
 
+# sqlglot's type of a view's column -> the Glue type the view declares for it.
+_GLUE_OF_SQL = {
+    exp.DataType.Type.VARCHAR: "string", exp.DataType.Type.TEXT: "string", exp.DataType.Type.CHAR: "string",
+    exp.DataType.Type.BIGINT: "bigint", exp.DataType.Type.INT: "int", exp.DataType.Type.DOUBLE: "double",
+    exp.DataType.Type.DATE: "date", exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.BOOLEAN: "boolean",
+}
+
+
+def reporting_view_columns(views: list[View]) -> dict[str, list[tuple[str, str]]]:
+    """Each reporting view's columns with their Glue types, typed by sqlglot over the
+    snapshot tables (``veracity.schema``) and the views typed before it, in the order
+    the views read each other. A column sqlglot cannot type is an error: CAST it."""
+    schema = {name: {f.name: glue_type(f.type) for f in table.arrow_schema} for name, table in CURATED_TABLES.items()}
+    if clash := sorted({v.name for v in views} & set(schema)):
+        raise ViewError(f"reporting views named like snapshot tables: {clash}")
+    typed: dict[str, list[tuple[str, str]]] = {}
+    pending = {v.name: v for v in views}
+    while pending:
+        ready = [v for v in pending.values() if {table for _, table in v.tables} <= set(schema)]
+        if not ready:
+            raise ViewError(f"views reading tables that are neither snapshot tables nor views: {sorted(pending)}")
+        for view in ready:
+            query = qualify(sqlglot.parse_one(view.query, read="athena"), schema=schema, dialect="athena")
+            columns = []
+            for column in annotate_types(query, schema=schema, dialect="athena").selects:
+                glue = _GLUE_OF_SQL.get(column.type.this) if column.type else None
+                if glue is None:
+                    raise ViewError(f"{view.path}: column {column.alias_or_name!r} has no type Athena can be told "
+                                    f"({column.type.sql('athena') if column.type else 'unknown'}); CAST it")
+                columns.append((column.alias_or_name, glue))
+            typed[view.name] = columns
+            schema[view.name] = dict(columns)
+            del pending[view.name]
+    return typed
+
+
 def sensitive_columns(table: Table) -> dict[str, list[str]]:
     """Sensitivity level -> the table's columns above "general" at that level."""
     levels: dict[str, list[str]] = defaultdict(list)
@@ -197,6 +240,7 @@ class CatalogStack(Stack):
         config: EnvironmentConfig,
         storage: StorageStack,
         pipeline_role: iam.IRole,
+        views_dir: Path = VIEWS_DIR,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -243,6 +287,20 @@ class CatalogStack(Stack):
                 for part in (f"{table.view_of}_layers", f"{table.view_of}_removed"):
                     cfn_table.add_resource_dependency(self.tables[part])
             self.tables[table.name] = cfn_table
+
+        # The reporting views (sql/views), as Athena views in the catalog, after what they read.
+        views = load_views(views_dir)
+        self.reporting_views: dict[str, glue.CfnTable] = {}
+        for name, columns in reporting_view_columns(views).items():
+            view = next(v for v in views if v.name == name)
+            cfn_view = self._presto_view(
+                f"{_pascal(name)}ReportingView", name, f"Reporting view: sql/views/{name}.sql", view.query,
+                [glue.CfnTable.ColumnProperty(name=c, type=t) for c, t in columns],
+            )
+            cfn_view.add_resource_dependency(self.database)
+            for _, read in view.tables:
+                cfn_view.add_resource_dependency(self.tables.get(read) or self.reporting_views[read])
+            self.reporting_views[name] = cfn_view
 
         # Lake Formation reaches the governed buckets through its own role, which
         # holds the only S3 and KMS access to them that queries use.
@@ -396,9 +454,15 @@ class CatalogStack(Stack):
         )
 
     def _view(self, table: CatalogTable, columns: list[glue.CfnTable.ColumnProperty]) -> glue.CfnTable:
-        """An Athena view in the Glue catalog: the Trino SQL, encoded as Athena stores it."""
+        """The Athena view serving a layered snapshot table."""
         name, database = table.view_of, self.database_name
         sql = athena_table_sql(name, f'"{database}"."{name}_layers"', f'"{database}"."{name}_removed"')
+        return self._presto_view(f"{_pascal(table.name)}View", name, table.schema.doc, sql, columns)
+
+    def _presto_view(self, id: str, name: str, description: str, sql: str,
+                     columns: list[glue.CfnTable.ColumnProperty]) -> glue.CfnTable:
+        """An Athena view in the Glue catalog: the Trino SQL, encoded as Athena stores it."""
+        database = self.database_name
         presto = {
             "originalSql": sql, "catalog": "awsdatacatalog", "schema": database,
             "columns": [{"name": c.name, "type": PRESTO_TYPES.get(c.type, c.type)} for c in columns],
@@ -406,12 +470,12 @@ class CatalogStack(Stack):
         encoded = base64.b64encode(json.dumps(presto).encode()).decode()
         return glue.CfnTable(
             self,
-            f"{_pascal(table.name)}View",
+            id,
             catalog_id=Aws.ACCOUNT_ID,
             database_name=database,
             table_input=glue.CfnTable.TableInputProperty(
-                name=table.name,
-                description=table.schema.doc[:GLUE_COMMENT_LIMIT],
+                name=name,
+                description=description[:GLUE_COMMENT_LIMIT],
                 table_type="VIRTUAL_VIEW",
                 parameters={"presto_view": "true", "comment": "Presto View"},
                 view_original_text=f"/* Presto View: {encoded} */",

@@ -6,6 +6,7 @@ no AWS access.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from aws_cdk import App, Environment, Stack, Stage, Token, Validations
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.catalog import CatalogStack, glue_type
+from stacks.analytics import ViewError, load_views
+from stacks.catalog import CatalogStack, glue_type, reporting_view_columns
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from stacks.storage import StorageStack
 from tests.cdk_app import CONTEXT, nag_errors
@@ -30,6 +32,7 @@ from veracity.schema import (
     Column,
 )
 from veracity.snapshots import REMOVED_BY, athena_table_sql
+from veracity.sql import VIEWS_DIR, view_queries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,9 +134,11 @@ def imports(value, logical: str) -> bool:
     return logical in json.dumps(value) and "Fn::ImportValue" in json.dumps(value)
 
 
-def glue_tables(template: dict) -> dict[str, dict]:
+def glue_tables(template: dict, reporting_views: bool = False) -> dict[str, dict]:
+    """The Glue tables by name: those serving the schema's tables, or the reporting views."""
     tables = resources(template, "AWS::Glue::Table").values()
-    return {t["Properties"]["TableInput"]["Name"]: t for t in tables}
+    return {t["Properties"]["TableInput"]["Name"]: t for t in tables
+            if (t["Properties"]["TableInput"]["Name"] in view_queries()) == reporting_views}
 
 
 def grants_of(template: dict, principal) -> list[dict]:
@@ -209,7 +214,6 @@ def test_zone_tables_are_parquet_at_their_folder_and_snapshot_tables_symlinks(bu
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_layered_snapshot_tables_are_athena_views_over_their_layers_less_removed_keys(built, env):
-    import base64
 
     import sqlglot
 
@@ -227,6 +231,37 @@ def test_layered_snapshot_tables_are_athena_views_over_their_layers_less_removed
         pascal = name.title().replace("_", "")
         for part in ("LayersTable", "RemovedTable"):  # created after the tables it reads
             assert any(d.startswith(pascal + part) for d in tables[name]["DependsOn"]), (name, part)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_reporting_view_is_an_athena_view_typed_and_created_after_what_it_reads(built, env):
+    b = built[env]
+    tables = glue_tables(b.template) | glue_tables(b.template, reporting_views=True)
+    typed = reporting_view_columns(load_views(VIEWS_DIR))
+    assert set(b.catalog.reporting_views) == set(typed) == set(view_queries())
+    for declared in load_views(VIEWS_DIR):
+        name = declared.name
+        view = tables[name]["Properties"]["TableInput"]
+        assert view["TableType"] == "VIRTUAL_VIEW"
+        presto = json.loads(base64.b64decode(view["ViewOriginalText"].removeprefix("/* Presto View: ").removesuffix(" */")))
+        assert presto["originalSql"] == declared.query == view_queries()[name].strip()
+        assert presto["schema"] == b.catalog.database_name
+        columns = view["StorageDescriptor"]["Columns"]
+        assert [(c["Name"], c["Type"]) for c in columns] == typed[name]
+        assert [c["type"] for c in presto["columns"]] == [{"string": "varchar", "int": "integer"}.get(t, t)
+                                                          for _, t in typed[name]]
+        depends = tables[name]["DependsOn"]
+        for _, read in declared.tables:
+            assert any(d.startswith(read.title().replace("_", "")) for d in depends), (name, read)
+
+
+def test_a_view_column_sqlglot_cannot_type_stops_synthesis(tmp_path):
+    (tmp_path / "untyped.sql").write_text("SELECT person_id, regexp_extract(postcode, '^[A-Z]+') AS area FROM person")
+    with pytest.raises(ViewError, match="column 'area' has no type Athena can be told .*CAST it"):
+        reporting_view_columns(load_views(tmp_path))
+    (tmp_path / "untyped.sql").write_text("SELECT x FROM nowhere")
+    with pytest.raises(ViewError, match="neither snapshot tables nor views"):
+        reporting_view_columns(load_views(tmp_path))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

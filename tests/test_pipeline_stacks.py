@@ -236,3 +236,9 @@ def test_environments_differ_as_declared(synthesized):
     for name in ENVIRONMENTS:
         kinds = [r["Type"] for r in templates[name]["storage"]["Resources"].values()]
         assert ("Custom::S3AutoDeleteObjects" in kinds) is (name == "dev")
+
+
+def test_analytics_deploys_after_the_catalog_whose_views_its_datasets_read(synthesized):
+    stages, _, _ = synthesized
+    for stage in stages.values():
+        assert stage.catalog in stage.analytics.dependencies

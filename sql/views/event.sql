@@ -7,10 +7,10 @@ SELECT
     event_ref,
     event_kind,
     CAST(min(event_date) AS DATE) AS event_date,
-    max_by(category, category IS NOT NULL) AS category,
+    CAST(max_by(category, category IS NOT NULL) AS VARCHAR) AS category,
     CAST(count(*) AS BIGINT) AS participant_records,
     CAST(count(DISTINCT person_id) AS BIGINT) AS persons,
-    max_by(area, area IS NOT NULL) AS area,
+    CAST(max_by(area, area IS NOT NULL) AS VARCHAR) AS area,
     CAST(NULL AS VARCHAR) AS role
 FROM event_participant
 GROUP BY source_system, event_ref, event_kind

@@ -21,7 +21,7 @@ SELECT
     CAST(coalesce(addresses.recorded, 0) AS BIGINT) AS addresses_recorded,
     CAST(p.first_seen AS TIMESTAMP) AS first_seen,
     CAST(p.last_seen AS TIMESTAMP) AS last_seen,
-    regexp_extract(p.postcode, '^[A-Z]{1,2}[0-9][A-Z0-9]?') AS area,
+    CAST(regexp_extract(p.postcode, '^[A-Z]{1,2}[0-9][A-Z0-9]?') AS VARCHAR) AS area,
     CAST(NULL AS VARCHAR) AS role
 FROM person AS p
 LEFT JOIN (SELECT person_id, count(*) AS recorded FROM person_alias GROUP BY person_id) AS names
