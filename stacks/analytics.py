@@ -68,11 +68,28 @@ from stacks.storage import StorageStack
 from veracity.sql import VIEWS_DIR
 
 RESULTS_PREFIX = "results/"
+
+
+def rls_dataset_id(config: EnvironmentConfig) -> str:
+    return f"{config.name_prefix}-rls-rules"
+
+
+def view_dataset_id(config: EnvironmentConfig, view: str) -> str:
+    return f"{config.name_prefix}-{view}"
+
+
+def spice_dataset_ids(config: EnvironmentConfig, views_dir: Path = VIEWS_DIR) -> list[str]:
+    """The SPICE datasets the stack makes (none without the quicksight feature): the
+    pipeline refreshes them after each run it publishes."""
+    if not config.feature("quicksight"):
+        return []
+    return [rls_dataset_id(config)] + [view_dataset_id(config, v.name) for v in load_views(views_dir)]
 RLS_TABLE = "rls_rules"
 RLS_FIELDS = ("area", "role")
 # QuickSight can only refresh MINUTE15/MINUTE30 (incremental only), HOURLY, DAILY,
 # WEEKLY or MONTHLY, at most 5 schedules a dataset: "every schedule_hours hours"
-# cannot be expressed, so SPICE refreshes daily, before the working day.
+# cannot be expressed. The pipeline refreshes SPICE after each run it publishes
+# (stacks/processing.py); the daily schedule, before the working day, is the backstop.
 REFRESH_TIME, REFRESH_TIME_ZONE = "06:00", "Europe/London"
 
 # IAM actions for the QuickSight role, listed one by one and scoped by ARN.
@@ -312,7 +329,7 @@ class AnalyticsStack(Stack):
         rules = self._dataset(
             "RlsRules",
             data_source,
-            data_set_id=f"{self.config.name_prefix}-rls-rules",
+            data_set_id=rls_dataset_id(self.config),
             # QuickSight finds the rule columns by these exact names; Glue's are lower
             # case, and Athena keeps a quoted alias's case.
             sql=(
@@ -326,7 +343,7 @@ class AnalyticsStack(Stack):
             self.datasets[view.name] = self._dataset(
                 f"DataSet-{view.name}",
                 data_source,
-                data_set_id=f"{self.config.name_prefix}-{view.name}",
+                data_set_id=view_dataset_id(self.config, view.name),
                 sql=f'SELECT * FROM "{self.database_name}"."{view.name}"',
                 columns=list(view.columns),
                 row_level_permission_data_set=quicksight.CfnDataSet.RowLevelPermissionDataSetProperty(

@@ -28,6 +28,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.analytics import spice_dataset_ids
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.storage import StorageStack, bucket_name, objects_finding, zone_bucket
@@ -238,6 +239,28 @@ class ProcessingStack(Stack):
         acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs "
                     "delivery take no resource (xray:PutTraceSegments, logs:CreateLogDelivery and kin need '*').")
 
+    def _refresh_spice(self, config: EnvironmentConfig, then: sfn.IChainable) -> sfn.IChainable:
+        """Start a SPICE refresh of each QuickSight dataset (where QuickSight is on), then
+        ``then``. A refresh that cannot start is logged in the execution and leaves the
+        published run succeeded: the daily schedule catches up."""
+        datasets = spice_dataset_ids(config)
+        if not datasets:
+            return then
+        refresh = tasks.CallAwsService(
+            self, "RefreshDataset", service="quicksight", action="createIngestion",
+            parameters={"AwsAccountId": Aws.ACCOUNT_ID, "DataSetId.$": "$",
+                        "IngestionId.$": "States.UUID()", "IngestionType": "FULL_REFRESH"},
+            iam_action="quicksight:CreateIngestion",
+            iam_resources=[f"arn:{Aws.PARTITION}:quicksight:{Aws.REGION}:{Aws.ACCOUNT_ID}:dataset/{d}" for d in datasets],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        each = sfn.Map(self, "RefreshSpice", items_path="$.datasets", max_concurrency=2,
+                       result_path=sfn.JsonPath.DISCARD)
+        each.item_processor(refresh)
+        each.add_catch(then, result_path="$.refresh_error")
+        listed = sfn.Pass(self, "DatasetsToRefresh", result=sfn.Result.from_array(datasets), result_path="$.datasets")
+        return listed.next(each).next(then)
+
     def _record_in_ledger(self, id: str, state: str, error: bool = False) -> tasks.DynamoUpdateItem:
         """Set the delivered batch's ledger state (and the error, for a failed run)."""
         text = tasks.DynamoAttributeValue.from_string
@@ -282,8 +305,9 @@ class ProcessingStack(Stack):
             step.add_catch(record_failure, result_path="$.error")
         # A run started by a delivery scrubs its batch first; a scheduled run matches what is there.
         scrub.next(match)
-        match.next(publish).next(sfn.Choice(self, "PublishedForABatch").when(
-            has_batch, self._record_in_ledger("RecordPublished", "published").next(published)).otherwise(published))
+        record_published = sfn.Choice(self, "PublishedForABatch").when(
+            has_batch, self._record_in_ledger("RecordPublished", "published").next(published)).otherwise(published)
+        match.next(publish).next(self._refresh_spice(config, record_published))
         start = sfn.Choice(self, "DeliveredBatch").when(has_batch, scrub).otherwise(match)
         log_group = logs.LogGroup(self, "PipelineLogs", log_group_name=self.pipeline_log_group,
                                   encryption_key=self.job_key, removal_policy=removal,

@@ -39,7 +39,7 @@ class VeracityStage(Stage):
         self.analytics = AnalyticsStack(self, "Analytics", config=config, storage=self.storage,
                                         database_name=self.catalog.database_name, stack_name=name("analytics"), **protect)
         # Its datasets read the views the catalog creates (named by string: no reference orders them).
-        self.analytics.add_dependency(self.catalog)
+        self.analytics.add_stack_dependency(self.catalog)
         self.monitoring = MonitoringStack(
             self, "Monitoring", config=config, glue_job_names=list(self.processing.job_names.values()),
             state_machine=self.processing.state_machine, dead_letter_queue=self.ingest.dead_letter_queue,

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
+from stacks.analytics import spice_dataset_ids
 from stacks.config import ENVIRONMENTS
 from stacks.processing import ArtifactError, GlueArtifacts
 from tests.cdk_app import ROOT, app_context, placeholder_wheelhouse
@@ -87,7 +88,17 @@ def test_state_machine_runs_scrub_match_publish_with_retries_and_a_failure_path(
     assert states["RunFailed"]["Type"] == "Fail"
     assert states["DeliveredBatch"]["Default"] == "Match"  # a scheduled run has no batch to scrub
     # A delivered batch's run records how it ended in the ingest ledger; a scheduled run has no batch.
-    assert states["Publish"]["Next"] == "PublishedForABatch"
+    if stages[env].config.feature("quicksight"):  # SPICE refreshed after every published run
+        assert states["Publish"]["Next"] == "DatasetsToRefresh"
+        assert states["DatasetsToRefresh"]["Result"] == spice_dataset_ids(stages[env].config)
+        assert f"{prefix}-person_360" in states["DatasetsToRefresh"]["Result"]
+        refresh = states["RefreshSpice"]
+        assert refresh["Next"] == refresh["Catch"][0]["Next"] == "PublishedForABatch"  # a failed refresh fails no run
+        task = refresh["ItemProcessor"]["States"]["RefreshDataset"]
+        assert task["Resource"].endswith(":aws-sdk:quicksight:createIngestion")
+        assert task["Parameters"]["IngestionType"] == "FULL_REFRESH" and task["Parameters"]["DataSetId.$"] == "$"
+    else:
+        assert states["Publish"]["Next"] == "PublishedForABatch" and "RefreshSpice" not in states
     for choice, record, then, outcome in (("PublishedForABatch", "RecordPublished", "Published", "published"),
                                           ("FailedForABatch", "RecordFailed", "RunFailed", "run_failed")):
         assert states[choice]["Choices"][0]["Next"] == record and states[choice]["Default"] == then
