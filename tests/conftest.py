@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 
 import boto3
 import pytest
 
+from veracity.ingest.local import LocalAws
 from veracity.lake import Lake
 from veracity.pipeline import run
 from veracity.synthetic import generate
@@ -31,32 +30,11 @@ def resolved_lake(small_lake) -> tuple[Lake, object]:
     return small_lake, summary
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """An in-process moto server; the AWS environment points at it for the session."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-2"
-    )
-    yield endpoint
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with LocalAws() as aws:
+        yield aws.endpoint
 
 
 @pytest.fixture()

@@ -14,17 +14,18 @@ import html
 import json
 from datetime import UTC, date, datetime
 
+import duckdb
 from splink.internals.html_utils import load_chart_libraries
 
 from veracity import snapshots
 from veracity.lake import Lake
-from veracity.sql import query
+from veracity.sql import connect, transpile
 
 TOP_NETWORKS = 10
 
 
-def _rows(lake: Lake, sql: str) -> list[dict]:
-    return query(lake, sql).to_pylist()
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    return con.sql(transpile(sql)).to_arrow_table().to_pylist()
 
 
 def _bar(title: str, rows: list[dict], x: str, y: str, *, x_title: str, y_title: str, colour: str | None = None,
@@ -39,23 +40,25 @@ def _bar(title: str, rows: list[dict], x: str, y: str, *, x_title: str, y_title:
             "encoding": encoding, "width": 560}
 
 
-def charts(lake: Lake) -> dict[str, dict]:
-    """The page's charts (Vega-Lite specifications), by id."""
-    reduction = _rows(lake, "SELECT * FROM duplicate_reduction WHERE source_system <> 'all systems'")
+def charts(lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, dict]:
+    """The page's charts (Vega-Lite specifications), by id; ``con``: the snapshot's
+    connection (``veracity.sql.connect``), when the caller has one open."""
+    con = con or connect(lake)
+    reduction = _rows(con, "SELECT * FROM duplicate_reduction WHERE source_system <> 'all systems'")
     per_system = [{"source_system": r["source_system"], "count": r[k], "measure": label}
                   for r in reduction for k, label in (("records_in", "records in"), ("persons_out", "persons out"))]
-    quarantine = _rows(lake, "SELECT reason_codes AS reason, count(*) AS rows_quarantined FROM quarantine GROUP BY 1")
-    probabilities = _rows(lake, """
+    quarantine = _rows(con, "SELECT reason_codes AS reason, count(*) AS rows_quarantined FROM quarantine GROUP BY 1")
+    probabilities = _rows(con, """
         SELECT floor(match_probability * 20) / 20 AS bin, count(*) AS pairs FROM match_pairs GROUP BY 1 ORDER BY 1
     """)
-    sizes = _rows(lake, """
+    sizes = _rows(con, """
         SELECT records_per_person, persons FROM cluster_sizes
         WHERE run_id = (SELECT max(run_id) FROM cluster_sizes) ORDER BY 1
     """)
-    trends = _rows(lake, """
+    trends = _rows(con, """
         SELECT month, category, sum(offences) AS offences FROM crime_trends GROUP BY 1, 2 ORDER BY 1, 2
     """)
-    networks = _rows(lake, f"SELECT network_id, members, co_offences, most_connected FROM networks "
+    networks = _rows(con, f"SELECT network_id, members, co_offences, most_connected FROM networks "
                            f"ORDER BY members DESC, network_id LIMIT {TOP_NETWORKS}")
     return {
         "records": _bar("Records in and persons out, per system", per_system, "count", "source_system",
@@ -86,11 +89,11 @@ def charts(lake: Lake) -> dict[str, dict]:
     }
 
 
-def _headline(lake: Lake) -> list[tuple[str, str]]:
+def _headline(lake: Lake, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     snapshot = snapshots.read_snapshot(lake)
-    totals = _rows(lake, "SELECT * FROM duplicate_reduction WHERE source_system = 'all systems'")
-    quarantined = _rows(lake, "SELECT count(*) AS n FROM quarantine")[0]["n"]
-    networks = _rows(lake, "SELECT count(*) AS n FROM networks")[0]["n"]
+    totals = _rows(con, "SELECT * FROM duplicate_reduction WHERE source_system = 'all systems'")
+    quarantined = _rows(con, "SELECT count(*) AS n FROM quarantine")[0]["n"]
+    networks = _rows(con, "SELECT count(*) AS n FROM networks")[0]["n"]
     records, persons = (totals[0]["records_in"], totals[0]["persons_out"]) if totals else (0, 0)
     return [
         ("snapshot", snapshot["run_id"]), ("published", snapshot.get("published_at", "")),
@@ -109,10 +112,11 @@ def _json(value) -> str:
 
 def render(lake: Lake) -> str:
     """The report page as one HTML string."""
-    specs = charts(lake)
+    con = connect(lake)  # one connection for every figure on the page
+    specs = charts(lake, con)
     libraries = load_chart_libraries()
     scripts = "".join(f"<script>{libraries[name]}</script>\n" for name in ("vega", "vega-lite", "vega-embed"))
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in _headline(lake))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in _headline(lake, con))
     divs = "".join(f'<section><div id="chart-{name}" class="chart"></div></section>\n' for name in specs)
     embeds = "".join(
         f'vegaEmbed("#chart-{name}", {_json(spec)}, {{actions: false, renderer: "svg"}});\n' for name, spec in specs.items()

@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from veracity.ingest.delivery import Delivery, IngestService
+from veracity.ingest.delivery import Delivery, IngestService, reason_code
 from veracity.ingest.ledger import IngestLedger
 from veracity.ingest.runs import StepFunctionsRuns
 from veracity.lake import Lake
@@ -73,7 +73,7 @@ def record_handler(record: SQSRecord) -> dict:
     if outcome["status"] == "rejected":
         with single_metric(name="BatchesRejected", unit=MetricUnit.Count, value=1,
                            namespace=metrics.namespace) as metric:
-            metric.add_dimension(name="reason", value=outcome["reason"].split(":", 1)[0])
+            metric.add_dimension(name="reason", value=reason_code(outcome["reason"]))
     return outcome
 
 

@@ -31,6 +31,11 @@ REJECTED = "rejected"  # the lake zone rejected deliveries are copied to
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # source, batch id and file names in landing keys
 
 
+def reason_code(reason: str) -> str:
+    """The code a rejection reason starts with ("checksum_mismatch: ..." -> checksum_mismatch)."""
+    return reason.split(":", 1)[0]
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One created object, as the S3 event describes it."""
@@ -47,10 +52,6 @@ class Outcome:
     batch: str | None = None
     reason: str | None = None
     run: str | None = None
-
-    @property
-    def reason_code(self) -> str | None:
-        return self.reason.split(":", 1)[0] if self.reason else None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +114,7 @@ class IngestService:
             self.lake.copy((*landed, name), (REJECTED, batch.source, batch.batch_id, name))
             copied.append(name)
         self.lake.write_json(
-            {"batch": batch.key, "reason": reason, "reason_code": reason.split(":", 1)[0], "files": copied,
+            {"batch": batch.key, "reason": reason, "reason_code": reason_code(reason), "files": copied,
              "left_in_landing": left, "landing": self.lake.display(*landed), "rejected_at": datetime.now(UTC).isoformat()},
             REJECTED, batch.source, batch.batch_id, "reason.json",
         )
