@@ -367,3 +367,57 @@ def test_starting_a_batch_twice_returns_the_first_run(moto_endpoint):
     runs = StepFunctionsRuns(arn)
     assert runs.start(Batch("custody", "b1")) == runs.start(Batch("custody", "b1"))
     assert len(boto3.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
+def _with_manifest(delivered: dict[str, bytes], **manifest_changes) -> dict[str, bytes]:
+    manifest = json.loads(delivered["manifest.json"]) | manifest_changes
+    return {**delivered, "manifest.json": json.dumps(manifest).encode()}
+
+
+def _extract_name(files: dict[str, bytes]) -> str:
+    return next(n for n in files if n != "manifest.json")
+
+
+BAD_DELIVERIES = {
+    "manifest_source_mismatch": lambda files: _with_manifest(files, source="crime"),
+    "manifest_must_list_one_extract": lambda files: _with_manifest(
+        files, files=json.loads(files["manifest.json"])["files"] * 2),
+    "bad_manifest": lambda files: _with_manifest(files, files="everything"),
+    "unreadable_extract": lambda files: _with_manifest(
+        {**files, _extract_name(files): b"A,B\n1,2\n"},
+        files=[{"name": _extract_name(files), "kind": "extract", "rows": 1,
+                "sha256": hashlib.sha256(b"A,B\n1,2\n").hexdigest()}]),
+    "deletions_checksum_mismatch": lambda files: _with_manifest(
+        {**files, "deletions.csv": b"record_id\nX1\n"},
+        files=[*json.loads(files["manifest.json"])["files"], {"name": "deletions.csv", "kind": "deletions", "sha256": "0" * 64}]),
+}
+
+
+@pytest.mark.parametrize("code", sorted(BAD_DELIVERIES))
+def test_a_batch_its_manifest_does_not_describe_is_quarantined(flow, extracts, capsys, code):
+    files = BAD_DELIVERIES[code](dict(extracts["custody"]))
+    flow.deliver(files)
+    assert flow.poller.drain().failed == 0
+    _assert_quarantined(flow, capsys, files, code)
+
+
+def test_a_manifest_over_the_size_limit_is_quarantined(flow, extracts, capsys, monkeypatch):
+    monkeypatch.setattr("veracity.batches.MAX_MANIFEST_BYTES", 10)
+    flow.deliver(extracts["custody"])
+    flow.poller.drain()
+    _assert_quarantined(flow, capsys, extracts["custody"], "manifest_too_large")
+
+
+def test_a_batch_waits_for_the_deletions_file_its_manifest_lists(flow, extracts):
+    deletions = b"record_id\nX1\n"
+    files = _with_manifest(dict(extracts["custody"]), files=[
+        *json.loads(extracts["custody"]["manifest.json"])["files"],
+        {"name": "deletions.csv", "kind": "deletions", "sha256": hashlib.sha256(deletions).hexdigest()}])
+    flow.deliver(files)
+    flow.poller.drain()
+    entry = flow.entry()
+    assert entry["state"] == "waiting" and entry["reason"] == "missing_deletions: deletions.csv"
+    assert flow.executions() == [] and flow.rejected() == {}
+    flow.upload("custody", "deletions.csv", deletions)
+    flow.poller.drain()
+    assert flow.entry()["state"] == "run_started" and len(flow.executions()) == 1
