@@ -142,9 +142,7 @@ def _neutralise_formulas(table: pa.Table) -> pa.Table:
 def cmd_report(args: argparse.Namespace) -> int:
     from veracity.report import write_report
 
-    lake = Lake.open(args.lake)
-    if not lake.exists("curated", "CURRENT.json"):
-        raise VeracityError(f"no published snapshot in {lake.display()}: run 'veracity run --lake {args.lake}' first")
+    lake = _published_lake(args.lake)
     out.print(f"wrote {write_report(lake, args.out)}")
     return 0
 
@@ -238,6 +236,65 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _published_lake(path: str) -> Lake:
+    lake = Lake.open(path)
+    if not lake.exists("curated", "CURRENT.json"):
+        raise VeracityError(f"no published snapshot in {lake.display()}: run 'veracity run --lake {path}' first")
+    return lake
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from veracity.search.server import SearchServer
+
+    lake = _published_lake(args.lake)
+    server = SearchServer(lake, args.host, args.port)
+    _progress("loading the search index from the published snapshot")
+    index = server.service().index
+    _progress(f"indexed {index.size['records']:,} records of {index.size['persons']:,} persons (snapshot {index.run_id})")
+    out.print(f"serving person search on {server.url}/ (mint a token with: veracity token --lake {args.lake} --user NAME --group officer)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from veracity.search.auth import LocalSigner
+
+    try:
+        token = LocalSigner(Lake.open(args.lake)).mint(args.user, args.group, args.ttl)
+    except ValueError as exc:
+        raise VeracityError(str(exc)) from None
+    print(token)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from veracity.search.audit import AuditLog
+
+    table = AuditLog(Lake.open(args.lake)).entries(user=args.user, person_id=args.person, purpose=args.purpose,
+                                                   since=args.since, outcome=args.outcome)
+    if args.out:
+        if args.out.endswith(".csv"):  # lists as ';'-separated text
+            import pyarrow.compute as pc
+
+            for name in ("groups", "person_ids"):
+                table = table.set_column(table.schema.get_field_index(name), name, pc.binary_join(table.column(name), ";"))
+        _write_table(table, args.out)
+        _progress(f"wrote {table.num_rows:,} audit entries to {args.out}")
+        return 0
+    grid = RichTable("time", "user", "groups", "purpose", "route", "outcome", "status", "persons", "query")
+    for row in table.to_pylist():
+        grid.add_row(row["time"], row["user"] or "-", ",".join(row["groups"] or []), row["purpose"] or "-", row["route"],
+                     row["outcome"], str(row["status"]), ",".join(row["person_ids"] or []), row["query"])
+    out.print(grid)
+    console.print(f"{table.num_rows:,} entries")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from veracity.demo import run_demo
 
@@ -318,6 +375,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lake", required=True, help=lake_help)
     r.add_argument("file", help="FILE.csv or FILE.parquet with unique_id_l, unique_id_r, decision (must_link|cannot_link)")
     r.set_defaults(func=cmd_review_import)
+
+    p = sub.add_parser("serve", help="serve the person search API and its web page over the published snapshot")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="mint a token for 'veracity serve', signed with the lake's local key")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--user", required=True, help="who the token is for")
+    p.add_argument("--group", required=True, action="append", help="officer, analyst or admin (repeat for more)")
+    p.add_argument("--ttl", type=_positive_int, default=3600, help="seconds the token is valid (default 3600)")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("audit", help="list the search audit log: who consulted what, when and why")
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--user", help="only this user's requests")
+    p.add_argument("--person", help="only requests that returned this person id")
+    p.add_argument("--purpose", help="only requests made for this purpose")
+    p.add_argument("--outcome", help="only this outcome: answered, redirected, bad_request, unauthorised, not_found, error")
+    p.add_argument("--since", help="only requests at or after this ISO time, e.g. 2026-11-01")
+    p.add_argument("--out", help="write the entries to FILE.csv or FILE.parquet")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("demo", help="generate, run and evaluate on a fresh synthetic lake, then summarise")
     p.add_argument("--lake", default="demo-lake", help="demo lake directory (default ./demo-lake; recreated)")

@@ -17,8 +17,12 @@ from veracity.schema import CANONICAL_FIELDS
 FORMATS = ("csv", "jsonl", "fixed_width")
 TOP_LEVEL_KEYS = {
     "source", "description", "format", "delimiter", "quotechar", "encoding", "header",
-    "widths", "record_id", "fields", "extra_columns", "compression", "trust", "events",
+    "widths", "record_id", "fields", "extra_columns", "compression", "trust", "events", "sensitivity",
 }
+# Who may see a source's records outside the lake's SQL (the search API): a
+# "restricted" source (intelligence) is seen only by those cleared for restricted
+# columns, as Lake Formation does for the columns of veracity.schema.
+SOURCE_SENSITIVITY = ("general", "restricted")
 EVENT_KEYS = {"kind", "ref", "date", "category", "area", "role"}
 # How far a source is trusted for golden record values, 0-100 (see survivorship).
 DEFAULT_TRUST = 50
@@ -78,6 +82,7 @@ class SourceConfig:
     extra_columns: str = "ignore"  # columns in the extract the config does not map
     compression: str = "auto"  # auto: gzip when the extract's name ends in .gz
     trust: int = DEFAULT_TRUST  # higher wins where survivorship ranks sources
+    sensitivity: str = "general"  # one of SOURCE_SENSITIVITY
     events: EventSpec | None = None
 
     @property
@@ -201,6 +206,9 @@ def parse_config(raw, path: str) -> SourceConfig:
     trust = raw.get("trust", DEFAULT_TRUST)
     if not isinstance(trust, int) or isinstance(trust, bool) or not 0 <= trust <= 100:
         raise _fail(path, "trust", f"{trust!r} is not a whole number from 0 to 100", "write e.g. trust: 80 (higher is more trusted)")
+    sensitivity = raw.get("sensitivity", "general")
+    if sensitivity not in SOURCE_SENSITIVITY:
+        raise _fail(path, "sensitivity", f"{sensitivity!r} is not supported", f"use one of: {', '.join(SOURCE_SENSITIVITY)}")
     record_id = raw["record_id"]
     record_id = (record_id,) if isinstance(record_id, str) else tuple(record_id or ())
     if not record_id:
@@ -213,7 +221,7 @@ def parse_config(raw, path: str) -> SourceConfig:
         name=name, path=path, format=fmt, record_id=record_id, fields=fields, delimiter=delimiter,
         quotechar=str(raw.get("quotechar", '"')), encoding=encoding, header=bool(raw.get("header", True)),
         widths=widths, description=str(raw.get("description", "")), extra_columns=extra_columns,
-        compression=compression, trust=trust, events=_events(path, raw["events"]) if "events" in raw else None,
+        compression=compression, trust=trust, sensitivity=sensitivity, events=_events(path, raw["events"]) if "events" in raw else None,
     )
     if widths:
         missing = sorted(config.referenced_columns - set(widths))
