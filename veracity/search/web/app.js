@@ -72,7 +72,7 @@
     for (const field of ["date_of_birth", "sex", "address", "town", "postcode", "phone", "email", "pnc_id", "cro_number",
                          "ni_number", "driving_licence", "source_systems", "first_seen", "last_seen"]) {
       if (p[field] == null || p[field] === "") { continue; }
-      golden.append(text("dt", field.replace(/_/g, " ")), text("dd", p[field]));
+      golden.append(text("dt", field.replace(/_/g, " ")), text("dd", field === "source_systems" ? p[field].split(";").join(", ") : p[field]));
     }
     const columns = ["source_system", "source_record_id", "first_name", "last_name", "date_of_birth", "postcode", "match_probability"];
     const head = document.createElement("tr");
