@@ -283,3 +283,22 @@ def test_the_token_command_mints_what_the_server_verifies(resolved_lake, capsys)
     token = capsys.readouterr().out.strip()
     assert LocalSigner(lake).verifier().user("Bearer " + token) == User("pc-5", ("officer", "analyst"))
     assert main(["token", "--lake", lake.display(), "--user", "pc-5", "--group", "superuser"]) == 1
+
+
+def test_scores_are_those_of_splinks_own_prediction_sql(service):
+    """The weights summed per search equal Splink's prediction over the same pairs."""
+    from veracity.matching import model
+    from veracity.schema import CLEAN_PERSON
+
+    index, scorer = service.index, service.scorer
+    record = next(r for r in index.records.to_pylist() if r["date_of_birth"] and r["postcode"])
+    query = parse_search({"first_name": record["first_name"], "last_name": record["last_name"], "postcode": record["postcode"],
+                          "date_of_birth": record["date_of_birth"].isoformat(), "purpose": "OP/1"})
+    prepared = index.with_tf(model.prepare(query.as_records().slice(0, 1).select(CLEAN_PERSON.column_names)))
+    candidates = index.with_tf(model.prepare(index.records.slice(0, 2000).drop_columns(["person_id", "source_system"])))
+    ours, splinks = scorer.score(prepared, candidates), scorer.score_with_splink(prepared, candidates)
+    assert ours.column("unique_id_r").to_pylist() == splinks.column("unique_id_r").to_pylist()
+    for name in ours.column_names[1:]:
+        assert np.allclose(ours.column(name).to_numpy(zero_copy_only=False).astype(float),
+                           splinks.column(name).to_numpy(zero_copy_only=False).astype(float), rtol=0, atol=1e-9), name
+    assert (ours.column("match_probability").to_numpy() > 0.99).any() and (ours.column("match_probability").to_numpy() < 0.01).any()

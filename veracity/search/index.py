@@ -12,6 +12,7 @@ hashes (a binary search per key) and the records' compared fields in one Arrow t
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import duckdb
@@ -37,6 +38,7 @@ RECORD_COLUMNS = ("unique_id", "person_id", "source_system", "first_name", "fore
                   "last_name", "first_name_metaphone", "last_name_metaphone", "aliases", "date_of_birth", "birth_year",
                   "sex", "address", "postcode", "postcode_sector", "postcode_district", "phone", "email", "pnc_id",
                   "cro_number", "ni_number", "driving_licence", "other_id")
+MAX_ASSOCIATIONS = 50
 PERSON_SUMMARY = ("person_id", "first_name", "last_name", "date_of_birth", "postcode", "source_systems", "provenance")
 
 
@@ -63,8 +65,25 @@ def query_keys(records: list[dict]) -> np.ndarray:
     return np.array(keys, dtype=np.uint64)
 
 
+def visible(records: pa.Table, hidden_sources: frozenset[str]) -> pa.Table:
+    """``records`` less those of ``hidden_sources``."""
+    if not hidden_sources or records.num_rows == 0:
+        return records
+    return records.filter(pc.invert(pc.is_in(records.column("source_system"), pa.array(sorted(hidden_sources)))))
+
+
 def restricted_sources() -> frozenset[str]:
     return frozenset(name for name, config in load_sources().items() if config.sensitivity == "restricted")
+
+
+def choose_postings(postings: list[tuple[int, object]]) -> tuple[list[object], int]:
+    """Of the query's keys found, as (records holding it, posting), the postings to read:
+    every key held by at most MAX_POSTINGS records, or, when there is none, the rarest
+    one. Returns them and how many keys were skipped as too common."""
+    ordered = sorted(postings, key=lambda p: p[0])
+    rare = [p for _, p in ordered if _ <= MAX_POSTINGS]
+    used = rare or [p for _, p in ordered[:1]]
+    return used, len(ordered) - len(used)
 
 
 @dataclass
@@ -120,14 +139,10 @@ class SnapshotIndex:
         query_keys = np.unique(query_keys.astype(np.uint64))
         starts = np.searchsorted(self._keys, query_keys, side="left")
         ends = np.searchsorted(self._keys, query_keys, side="right")
-        postings = sorted(((e - s, s, e) for s, e in zip(starts, ends, strict=True) if e > s))
-        rare = [p for p in postings if p[0] <= MAX_POSTINGS]
-        used = rare or postings[:1]
-        rows = np.unique(np.concatenate([self._rows[s:e] for _, s, e in used])) if used else np.array([], np.int32)
-        records = self.records.take(pa.array(rows[:MAX_CANDIDATES] if not rare else rows))
-        if hidden_sources:
-            records = records.filter(pc.invert(pc.is_in(records.column("source_system"), pa.array(sorted(hidden_sources)))))
-        return Candidates(self.with_tf(records), len(used), len(postings) - len(used))
+        used, skipped = choose_postings([(e - s, (s, e)) for s, e in zip(starts, ends, strict=True) if e > s])
+        rows = np.unique(np.concatenate([self._rows[s:e] for s, e in used])) if used else np.array([], np.int32)
+        records = self.records.take(pa.array(rows[:MAX_CANDIDATES]))
+        return Candidates(self.with_tf(visible(records, hidden_sources)), len(used), skipped)
 
     def with_tf(self, records: pa.Table) -> pa.Table:
         for column in self.tf_columns:
@@ -152,28 +167,57 @@ class SnapshotIndex:
         return person_id
 
     def person_tables(self, person_id: str) -> dict[str, list[dict]]:
-        """The published rows about one person: golden record, source records, aliases,
-        addresses and associations (the ``person_associations`` view)."""
+        """The published rows about one person (``person_pages_sql``)."""
         from veracity.sql import connect  # the views: read only for a person page
 
         con = connect(self._lake, self.run_id)
-        out = {}
-        queries = {
-            "person": "SELECT * FROM person WHERE person_id = $p",
-            "records": """SELECT c.* EXCLUDE (batch_id, quality_flags, forename_canonical, first_name_metaphone,
-                                              last_name_metaphone, postcode_sector, postcode_district),
-                                 x.match_probability
-                          FROM person_xref x JOIN clean_person c USING (source_system, source_record_id)
-                          WHERE x.person_id = $p ORDER BY c.source_system, c.source_record_id""",
-            "aliases": "SELECT * EXCLUDE (person_id) FROM person_alias WHERE person_id = $p ORDER BY records DESC, last_name, first_name",
-            "addresses": "SELECT * EXCLUDE (person_id) FROM person_address WHERE person_id = $p ORDER BY last_seen DESC",
-            "associations": """SELECT associate_id AS person_id, events_together, roles, event_kinds, first_seen_together, last_seen_together
-                               FROM (SELECT associate_id, * EXCLUDE (associate_id, person_id) FROM person_associations WHERE person_id = $p
-                                     UNION ALL
-                                     SELECT person_id, * EXCLUDE (associate_id, person_id) FROM person_associations WHERE associate_id = $p)
-                               ORDER BY events_together DESC, person_id LIMIT 50""",
-        }
-        for name, sql in queries.items():
-            out[name] = con.sql(sql, params={"p": person_id}).to_arrow_table().to_pylist()
-        con.close()
-        return out
+        try:
+            found = con.sql(person_pages_sql("WHERE person_id = $p"), params={"p": person_id}).fetchall()
+        finally:
+            con.close()
+        return json.loads(found[0][1])
+
+
+def person_pages_sql(where: str = "") -> str:
+    """(person_id, page): per person of ``person`` (filtered by ``where``), the JSON of
+    its golden record, source records, aliases, addresses and associations (the
+    ``person_associations`` view), over a connection with the snapshot's views."""
+    return f"""
+        WITH p AS (SELECT * FROM person {where}),
+        records AS (
+            SELECT x.person_id, list(struct_pack(
+                       source_system := c.source_system, source_record_id := c.source_record_id,
+                       first_name := c.first_name, middle_names := c.middle_names, last_name := c.last_name,
+                       aliases := c.aliases, date_of_birth := c.date_of_birth, birth_year := c.birth_year, sex := c.sex,
+                       address := c.address, town := c.town, postcode := c.postcode, phone := c.phone, email := c.email,
+                       pnc_id := c.pnc_id, cro_number := c.cro_number, ni_number := c.ni_number,
+                       driving_licence := c.driving_licence, other_id := c.other_id, extracted_at := c.extracted_at,
+                       match_probability := x.match_probability)
+                   ORDER BY c.source_system, c.source_record_id) AS rows
+            FROM person_xref x JOIN clean_person c USING (source_system, source_record_id)
+            WHERE x.person_id IN (SELECT person_id FROM p) GROUP BY x.person_id),
+        aliases AS (
+            SELECT person_id, list(a ORDER BY a.records DESC, a.last_name, a.first_name) AS rows
+            FROM (SELECT person_id, struct_pack(first_name, last_name, kind, records, source_systems, first_seen, last_seen) AS a
+                  FROM person_alias WHERE person_id IN (SELECT person_id FROM p)) GROUP BY person_id),
+        addresses AS (
+            SELECT person_id, list(a ORDER BY a.last_seen DESC, a.address) AS rows
+            FROM (SELECT person_id, struct_pack(address, town, postcode, records, source_systems, first_seen, last_seen) AS a
+                  FROM person_address WHERE person_id IN (SELECT person_id FROM p)) GROUP BY person_id),
+        pairs AS (
+            SELECT person_id, associate_id, events_together, roles, event_kinds, first_seen_together, last_seen_together
+            FROM person_associations
+            UNION ALL
+            SELECT associate_id, person_id, events_together, roles, event_kinds, first_seen_together, last_seen_together
+            FROM person_associations),
+        associations AS (
+            SELECT person_id, list(a ORDER BY a.events_together DESC, a.person_id)[1:{MAX_ASSOCIATIONS}] AS rows
+            FROM (SELECT person_id, struct_pack(person_id := associate_id, events_together, roles, event_kinds,
+                                                first_seen_together, last_seen_together) AS a
+                  FROM pairs WHERE person_id IN (SELECT person_id FROM p)) GROUP BY person_id)
+        SELECT p.person_id, to_json(struct_pack(
+            person := p, records := coalesce(records.rows, []), aliases := coalesce(aliases.rows, []),
+            addresses := coalesce(addresses.rows, []), associations := coalesce(associations.rows, [])))
+        FROM p LEFT JOIN records USING (person_id) LEFT JOIN aliases USING (person_id)
+        LEFT JOIN addresses USING (person_id) LEFT JOIN associations USING (person_id)
+    """

@@ -1,18 +1,23 @@
 """Scoring a search query against candidate records with the pipeline's linkage model.
 
-Splink writes the scoring SQL (``score_pairs``, with the trained m, u and λ and the
-term frequencies supplied as columns); it is captured once and then run by DuckDB
-for each search over two small in-memory tables, so a search pays for the
-comparisons, not for building Splink's pipeline.
+Splink writes the SQL (``score_pairs``, term frequencies supplied as columns); it is
+captured once. Per search DuckDB runs its comparison vectors (the level each pair
+reaches on each comparison), and the match weights are the trained model's for those
+levels, summed as Splink's prediction sums them (its log2 Bayes factors and
+term-frequency adjustments, read from Splink's own level objects). Binding Splink's
+whole prediction SQL costs more than the search; ``score_with_splink`` runs it, and the
+tests hold the two to the same figures.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
@@ -21,6 +26,7 @@ from veracity.matching.resolve import _quiet
 
 QUERY_TABLE = "search_query"
 CANDIDATES_TABLE = "search_candidates"
+VECTORS_END = "__splink__df_match_weight_parts as"  # the CTE after Splink's comparison vectors
 _CREATE = re.compile(r"^\s*CREATE TABLE \S+ AS\s+", re.IGNORECASE)
 
 
@@ -68,33 +74,93 @@ class Scorer:
         linker.inference.score_pairs(api.register(sample, table_name=QUERY_TABLE),
                                      api.register(sample, table_name=CANDIDATES_TABLE))
         scoring = [sql for sql in api.created[before:] if "__splink__df_predict" in sql.split(" AS ", 1)[0]]
-        self._sql = _CREATE.sub("", scoring[-1], count=1)
+        self.splink_sql = _CREATE.sub("", scoring[-1], count=1)
         con.close()
-        self.levels = {
-            (c.output_column_name, lv.comparison_vector_value): Level(c.output_column_name, lv.label_for_charts)
-            for c in linker._settings_obj.comparisons for lv in c.comparison_levels
-        }
-        self.comparisons = [c.output_column_name for c in linker._settings_obj.comparisons]
-        # Kept prepared over two tables refilled per search: planning Splink's SQL
-        # costs more than running it on a few hundred rows.
-        outputs = ["unique_id_r", "match_weight", "match_probability"] + [
-            f"{kind}_{name}" for name in self.comparisons for kind in ("gamma", "mw")] + [
-            f"mw_tf_adj_{column}" for column in self.tf_columns]
+        comparisons = linker._settings_obj.comparisons
+        self.comparisons = [c.output_column_name for c in comparisons]
+        self.levels = {(c.output_column_name, lv.comparison_vector_value): Level(c.output_column_name, lv.label_for_charts)
+                       for c in comparisons for lv in c.comparison_levels}
+        self._weights = {c.output_column_name: _level_weights(c) for c in comparisons}
+        prior = linker._settings_obj._probability_two_random_records_match
+        self.prior_weight = math.log2(prior / (1 - prior))
+        # Splink's comparison vectors: its prediction SQL up to the match weights.
+        cut = self.splink_sql.index(VECTORS_END)
+        vectors = self.splink_sql[:cut].rstrip().rstrip(",")
+        outputs = ["unique_id_r"] + [f"gamma_{name}" for name in self.comparisons] + [
+            f"tf_{column}_{side}" for column in self.tf_columns for side in ("l", "r")]
+        self.columns = list(sample.column_names)
         self._con = duckdb.connect()
         self._con.execute("SET threads = 1")
-        self._con.register("search_sample", sample)
-        for table in (QUERY_TABLE, CANDIDATES_TABLE):
-            self._con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM search_sample LIMIT 0")
-        self._con.unregister("search_sample")
-        self.columns = [c for c in sample.column_names]
-        self._con.execute(f"PREPARE search_score AS SELECT {', '.join(outputs)} FROM ({self._sql})")
+        self._vectors_sql = f"{vectors}\nSELECT {', '.join(outputs)} FROM __splink__df_comparison_vectors"
         self._lock = threading.Lock()
 
-    def score(self, query: pa.Table, candidates: pa.Table) -> pa.Table:
+    def _run(self, sql: str, query: pa.Table, candidates: pa.Table) -> pa.Table:
         with self._lock:  # one connection, one search at a time
-            for table, rows in ((QUERY_TABLE, query), (CANDIDATES_TABLE, candidates)):
-                self._con.execute(f"DELETE FROM {table}")
-                self._con.register("search_rows", rows.select(self.columns))
-                self._con.execute(f"INSERT INTO {table} SELECT * FROM search_rows")
-                self._con.unregister("search_rows")
-            return self._con.sql("EXECUTE search_score").to_arrow_table()
+            self._con.register(QUERY_TABLE, query.select(self.columns))
+            self._con.register(CANDIDATES_TABLE, candidates.select(self.columns))
+            try:
+                return self._con.execute(sql).to_arrow_table()
+            finally:
+                self._con.unregister(QUERY_TABLE)
+                self._con.unregister(CANDIDATES_TABLE)
+
+    def score(self, query: pa.Table, candidates: pa.Table) -> pa.Table:
+        vectors = self._run(self._vectors_sql, query, candidates)
+        out = {"unique_id_r": vectors.column("unique_id_r"), "match_weight": None, "match_probability": None}
+        total = np.full(vectors.num_rows, self.prior_weight)
+        for name in self.comparisons:
+            gamma = vectors.column(f"gamma_{name}").to_numpy(zero_copy_only=False)
+            levels = self._weights[name]
+            weight = np.zeros(len(gamma))
+            adjustment = np.zeros(len(gamma))
+            for value, level in levels.items():
+                at = gamma == value
+                weight[at] = level.weight
+                if level.tf_column and at.any():
+                    tf_l = vectors.column(f"tf_{level.tf_column}_l").to_numpy(zero_copy_only=False).astype(float)[at]
+                    tf_r = vectors.column(f"tf_{level.tf_column}_r").to_numpy(zero_copy_only=False).astype(float)[at]
+                    either = np.where(np.isnan(tf_l), tf_r, tf_l)
+                    other = np.where(np.isnan(tf_r), tf_l, tf_r)
+                    u = np.fmax(np.fmax(either, other), level.tf_minimum_u)
+                    adjustment[at] = np.where(np.isnan(either), 0.0, level.tf_weight * (level.tf_log2_u - np.log2(u)))
+            out[f"gamma_{name}"] = gamma
+            out[f"mw_{name}"] = weight
+            if any(level.tf_column for level in levels.values()):
+                out[f"mw_tf_adj_{name}"] = adjustment
+            total += weight + adjustment
+        out["match_weight"] = total
+        # 2^w / (1 + 2^w), computed without overflow for large |w|, as Splink does.
+        out["match_probability"] = np.where(total >= 0, 1 / (1 + np.exp2(-np.abs(total))),
+                                            np.exp2(-np.abs(total)) / (1 + np.exp2(-np.abs(total))))
+        return pa.table(out)
+
+    def score_with_splink(self, query: pa.Table, candidates: pa.Table) -> pa.Table:
+        """The same scores by Splink's whole prediction SQL (slower: for checking ``score``)."""
+        return self._run(self.splink_sql, query, candidates)
+
+
+@dataclass(frozen=True)
+class _LevelWeight:
+    weight: float  # log2 Bayes factor
+    tf_column: str | None = None
+    tf_weight: float = 0.0
+    tf_log2_u: float = 0.0  # log2 of the u of the exact-match level the adjustment is against
+    tf_minimum_u: float = 0.0
+
+
+def _level_weights(comparison) -> dict[int, _LevelWeight]:
+    levels = comparison.comparison_levels
+    out = {}
+    for level in levels:
+        if level.is_null_level:
+            out[level.comparison_vector_value] = _LevelWeight(0.0)
+            continue
+        adjusted = level._has_tf_adjustments and level._tf_adjustment_weight != 0 and not level._is_else_level
+        out[level.comparison_vector_value] = _LevelWeight(
+            level._log2_bayes_factor,
+            level._tf_adjustment_input_column.unquote().name if adjusted else None,
+            level._tf_adjustment_weight if adjusted else 0.0,
+            math.log2(level._u_probability_corresponding_to_exact_match(levels)) if adjusted else 0.0,
+            float(level._tf_minimum_u_value or 0.0) if adjusted else 0.0,
+        )
+    return out

@@ -125,7 +125,7 @@ class SearchService:
         tables = self.index.person_tables(person_id)
         hidden = self.hidden_sources(user)
         withheld: set[str] = set()
-        golden = tables["person"][0]
+        golden = tables["person"]
         provenance = json.loads(golden.get("provenance") or "{}")
         for column in PERSON.columns:
             source = (provenance.get(column.name) or {}).get("source_system")

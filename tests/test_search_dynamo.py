@@ -1,0 +1,53 @@
+"""The serving index in DynamoDB (moto): written from the published snapshot, it
+answers every search and person page as the snapshot itself does."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from veracity.search.auth import User
+from veracity.search.dynamo import DynamoIndex, all_keys, write_index
+from veracity.search.index import SnapshotIndex
+from veracity.search.query import parse_search
+from veracity.search.service import SearchService
+from veracity.synthetic.queries import known_searches
+
+REGION = "eu-west-2"
+OFFICER, ADMIN = User("pc-1", ("officer",)), User("dc-1", ("admin",))
+
+
+@pytest.fixture(scope="module")
+def indexes(resolved_lake, moto_endpoint):
+    lake, _ = resolved_lake
+    dynamodb = boto3.resource("dynamodb", region_name=REGION)
+    table = dynamodb.create_table(
+        TableName="veracity-test-search-index", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    table.put_item(Item={"pk": "R#gone:1", "r": "{}"})  # written by an earlier snapshot
+    counts = write_index(lake, table.name, resource=dynamodb)
+    return SnapshotIndex(lake), DynamoIndex(table.name, lake, resource=dynamodb), counts, table
+
+
+def test_the_index_holds_the_snapshot_and_nothing_earlier(indexes, resolved_lake):
+    snapshot, dynamo, counts, table = indexes
+    assert counts["deleted"] == 1 and table.get_item(Key={"pk": "R#gone:1"}).get("Item") is None
+    assert dynamo.run_id == snapshot.run_id
+    keys = list(all_keys(table))
+    assert sum(k.startswith("R#") for k in keys) == snapshot.records.num_rows
+    assert sum(k.startswith("P#") for k in keys) == snapshot.persons.num_rows
+
+
+def test_dynamodb_answers_searches_and_person_pages_as_the_snapshot_does(indexes, resolved_lake):
+    snapshot, dynamo, _, _ = indexes
+    lake, _ = resolved_lake
+    local, remote = SearchService(snapshot), SearchService(dynamo)
+    for search in known_searches(lake, 25, seed=5):
+        query = parse_search(search.params)
+        for user in (OFFICER, ADMIN):
+            assert remote.search(query, user) == local.search(query, user)
+    person = snapshot.records.column("person_id")[0].as_py()
+    for user in (OFFICER, ADMIN):
+        assert remote.person(person, user) == local.person(person, user)
