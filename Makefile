@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ENVIRONMENTS := dev test prod
 
-.PHONY: setup demo test lint synth glue-wheels bench clean
+.PHONY: setup demo test lint synth glue-wheels search-wheels bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -56,7 +56,21 @@ $(GLUE_WHEELS_STAMP): requirements-glue.txt pyproject.toml $(shell find veracity
 	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps -w $(GLUE_WHEELS) .
 	touch $@
 
-synth: setup glue-wheels
+# The search Lambda's packages beyond its layers: manylinux wheels for Python 3.13,
+# unpacked into its bundle at synth (no Docker).
+SEARCH_WHEELS := build/search-wheels
+SEARCH_WHEELS_STAMP := build/.search-wheels-built
+
+search-wheels: $(SEARCH_WHEELS_STAMP)
+
+$(SEARCH_WHEELS_STAMP): requirements-search.txt | setup
+	rm -rf $(SEARCH_WHEELS) && mkdir -p $(SEARCH_WHEELS)
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: --no-deps --implementation cp \
+	  --python-version 3.13 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux_2_28_x86_64 -r requirements-search.txt -d $(SEARCH_WHEELS)
+	touch $@
+
+synth: setup glue-wheels search-wheels
 	for env in $(ENVIRONMENTS); do npx cdk synth --quiet "Veracity-$$env/*" || exit 1; done
 
 BENCH_LAKE := bench-lake

@@ -197,10 +197,23 @@ class ProcessingStack(Stack):
                 execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=concurrent),
             )
 
+        # Person search's serving index, written by the publish job from each snapshot
+        # (veracity.search.dynamo), read by the search Lambda.
+        self.search_index = dynamodb.TableV2(
+            self, "SearchIndex", table_name=f"{prefix}-search-index",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(storage.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            deletion_protection=config.deletion_protection, removal_policy=removal,
+        )
+        self.search_index.grant_read_write_data(self.job_role)
         self.jobs = {
             "scrub": job("scrub", "scrub.py", "Scrub one landed batch into the clean zone", concurrent=11),
             "match": job("match", "match.py", "Score and cluster the current clean records with Splink on Spark"),
-            "publish": job("publish", "publish.py", "Build golden records from a staged match and publish a snapshot"),
+            "publish": job("publish", "publish.py", "Build golden records from a staged match and publish a snapshot",
+                           extra={"--search-table": self.search_index.table_name}),
         }
         if config.feature("synthetic_generator"):
             self.jobs["generate"] = job("generate", "generate.py", "Land synthetic extracts (never in prod)")

@@ -1,8 +1,9 @@
 """One deployable environment (dev, test or prod) of Veracity.
 
 Stacks, in deployment order: storage (key, zone buckets) → processing (Glue jobs, state
-machine, ledger) → ingest (events, queue, Lambda, schedule) → catalog (Glue tables,
-Lake Formation) → analytics (Athena, QuickSight) → monitoring (alarms, dashboard).
+machine, ledger, search index) → ingest (events, queue, Lambda, schedule) → catalog
+(Glue tables, Lake Formation) → search (user pool, API, audit, page) → analytics
+(Athena, QuickSight) → monitoring (alarms, dashboard).
 Later stacks refer to earlier ones; none refers back.
 """
 
@@ -17,11 +18,13 @@ from stacks.config import EnvironmentConfig
 from stacks.ingest import IngestStack
 from stacks.monitoring import MonitoringStack
 from stacks.processing import GlueArtifacts, ProcessingStack
+from stacks.search import SearchArtifacts, SearchStack
 from stacks.storage import StorageStack
 
 
 class VeracityStage(Stage):
-    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, artifacts: GlueArtifacts) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, artifacts: GlueArtifacts,
+                 search_artifacts: SearchArtifacts) -> None:
         super().__init__(scope, id, env=Environment(account=config.account, region=config.region))
         self.config = config
         protect = {"termination_protection": config.deletion_protection}
@@ -38,6 +41,8 @@ class VeracityStage(Stage):
                                     pipeline_role=self.processing.job_role, stack_name=name("catalog"), **protect)
         self.analytics = AnalyticsStack(self, "Analytics", config=config, storage=self.storage,
                                         database_name=self.catalog.database_name, stack_name=name("analytics"), **protect)
+        self.search = SearchStack(self, "Search", config=config, storage=self.storage, processing=self.processing,
+                                  artifacts=search_artifacts, stack_name=name("search"), **protect)
         # Its datasets read the views the catalog creates (named by string: no reference orders them).
         self.analytics.add_stack_dependency(self.catalog)
         self.monitoring = MonitoringStack(

@@ -18,8 +18,10 @@ from stacks.processing import ArtifactError, GlueArtifacts
 from tests.cdk_app import ROOT, app_context, placeholder_wheelhouse
 from veracity.ingest.events import landing_event_pattern
 
-# Actions AWS defines without resource types: a statement of only these may name "*".
+# Actions AWS defines without resource types (and CloudFront's invalidations, which CDK's
+# BucketDeployment provider is granted on every distribution): a statement of only these may name "*".
 NO_RESOURCE_TYPE = {
+    "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
     "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     "xray:GetSamplingRules", "xray:GetSamplingTargets", "logs:CreateLogDelivery", "logs:GetLogDelivery",
     "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
@@ -33,7 +35,7 @@ def synthesized(tmp_path_factory):
     app = build_app(context=app_context(tmp), outdir=str(tmp / "out"))
     stages = {name: app.node.find_child(f"Veracity-{name}") for name in ENVIRONMENTS}
     templates = {name: {stack: Template.from_stack(getattr(stage, stack)).to_json()
-                        for stack in ("storage", "processing", "ingest", "catalog", "analytics", "monitoring")}
+                        for stack in ("storage", "processing", "ingest", "catalog", "search", "analytics", "monitoring")}
                  for name, stage in stages.items()}
     with contextlib.suppress(RuntimeError):  # cdk-nag's verdict is test_stacks.py's
         app.synth()
@@ -114,11 +116,13 @@ def test_state_machine_runs_scrub_match_publish_with_retries_and_a_failure_path(
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_ingest_ledger_recovers_and_is_protected_where_it_must_be(synthesized, env):
     stages, templates, _ = synthesized
-    [ledger] = resources(templates[env]["processing"], "AWS::DynamoDB::GlobalTable").values()
-    assert ledger["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert ledger["SSESpecification"]["SSEType"] == "KMS"
-    assert ledger["Replicas"][0]["DeletionProtectionEnabled"] is (env == "prod")
-    assert ledger["_deletion"] == ("Delete" if env == "dev" else "Retain")
+    tables = resources(templates[env]["processing"], "AWS::DynamoDB::GlobalTable").values()
+    assert len(tables) == 2  # the ledger and the search index
+    for ledger in tables:
+        assert ledger["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert ledger["SSESpecification"]["SSEType"] == "KMS"
+        assert ledger["Replicas"][0]["DeletionProtectionEnabled"] is (env == "prod")
+        assert ledger["_deletion"] == ("Delete" if env == "dev" else "Retain")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -199,7 +203,8 @@ def test_the_lambda_bundle_imports_with_only_what_the_layers_provide(synthesized
     """The handler, the core modules it uses and the bundled PyYAML import without the
     libraries the Lambda does not have (Powertools, pyarrow and boto3 come from its layers)."""
     _, _, out = synthesized
-    bundle = next(d for d in out.rglob("asset.*") if (d / "handler.py").is_file())
+    bundle = next(d for d in out.rglob("asset.*") if (d / "handler.py").is_file()
+                  and "Ingest Lambda" in (d / "handler.py").read_text())
     result = subprocess.run([sys.executable, "-c", IMPORT_FROM_BUNDLE], cwd=bundle, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len(list((ROOT / "sources").glob("*.yaml"))))
@@ -253,3 +258,91 @@ def test_analytics_deploys_after_the_catalog_whose_views_its_datasets_read(synth
     stages, _, _ = synthesized
     for stage in stages.values():
         assert stage.catalog in stage.analytics.dependencies
+
+
+# -- person search ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_search_users_sign_in_with_mfa_in_the_three_groups(synthesized, env):
+    _, templates, _ = synthesized
+    search = templates[env]["search"]
+    [pool] = resources(search, "AWS::Cognito::UserPool").values()
+    assert pool["MfaConfiguration"] == "ON" and pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] >= 14
+    assert {g["GroupName"] for g in resources(search, "AWS::Cognito::UserPoolGroup").values()} == {"officer", "analyst", "admin"}
+    [client] = resources(search, "AWS::Cognito::UserPoolClient").values()
+    assert client.get("GenerateSecret") in (None, False) and client["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_search_route_needs_a_cognito_token_and_a_purpose_behind_a_firewall(synthesized, env):
+    _, templates, _ = synthesized
+    search = templates[env]["search"]
+    methods = resources(search, "AWS::ApiGateway::Method").values()
+    assert len(methods) == 2
+    for method in methods:
+        assert method["HttpMethod"] == "GET" and method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert method["RequestParameters"]["method.request.querystring.purpose"] is True
+        assert "RequestValidatorId" in method
+    [acl] = resources(search, "AWS::WAFv2::WebACL").values()
+    assert {r["Name"] for r in acl["Rules"]} >= {"AWSManagedRulesCommonRuleSet", "rate-per-address"}
+    assert len(resources(search, "AWS::WAFv2::WebACLAssociation")) == 1
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_audit_log_is_locked_against_change_for_six_years(synthesized, env):
+    stages, templates, _ = synthesized
+    search = templates[env]["search"]
+    locked = [b for b in resources(search, "AWS::S3::Bucket").values() if b.get("ObjectLockEnabled")]
+    assert len(locked) == 1
+    rule = locked[0]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert rule["Days"] == 6 * 365
+    assert rule["Mode"] == ("GOVERNANCE" if stages[env].config.destroy_on_delete else "COMPLIANCE")
+    assert locked[0]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_search_lambda_reads_the_index_the_publish_job_writes(synthesized, env):
+    stages, templates, _ = synthesized
+    prefix = stages[env].config.name_prefix
+    processing, search = templates[env]["processing"], templates[env]["search"]
+    [(index_id, index)] = [(k, t) for k, t in resources(processing, "AWS::DynamoDB::GlobalTable").items()
+                           if t["TableName"] == f"{prefix}-search-index"]
+    assert index["SSESpecification"]["SSEType"] == "KMS"
+    publish = next(j for j in resources(processing, "AWS::Glue::Job").values() if j["Name"] == f"{prefix}-publish")
+    assert publish["DefaultArguments"]["--search-table"] == {"Ref": index_id}
+    [function] = [f for f in resources(search, "AWS::Lambda::Function").values() if f.get("FunctionName") == f"{prefix}-search"]
+    assert index_id in json.dumps(function["Environment"]["Variables"]["SEARCH_TABLE"])  # imported from processing
+    assert function["TracingConfig"]["Mode"] == "Active"
+    actions = {a for p in resources(search, "AWS::IAM::Policy").values() for st in p["PolicyDocument"]["Statement"]
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]) if a.startswith("dynamodb:")}
+    assert actions and not {a for a in actions if a.split(":")[1].startswith(("Put", "Update", "Delete", "BatchWrite"))}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_page_is_served_over_tls_with_the_api_on_the_same_origin(synthesized, env):
+    _, templates, _ = synthesized
+    [distribution] = resources(templates[env]["search"], "AWS::CloudFront::Distribution").values()
+    config = distribution["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    [api] = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*"]
+    assert api["ViewerProtocolPolicy"] == "https-only" and api["AllowedMethods"] == ["GET", "HEAD"]
+    assert all("OriginAccessControlId" in o for o in config["Origins"] if "S3OriginConfig" in o)
+
+
+def test_the_search_bundle_unpacks_its_wheels_beside_the_core_package(synthesized):
+    _, _, out = synthesized
+    bundle = next(d for d in out.rglob("asset.*") if (d / "handler.py").is_file()
+                  and "Search Lambda" in (d / "handler.py").read_text())
+    assert (bundle / "veracity" / "search" / "web" / "index.html").is_file()
+    assert (bundle / "sources" / "intelligence.yaml").is_file()
+
+
+def test_synthesis_stops_when_the_search_wheelhouse_lacks_a_pin(tmp_path):
+    from stacks.search import SearchArtifacts
+    from tests.cdk_app import placeholder_search_wheelhouse
+
+    wheels = placeholder_search_wheelhouse(tmp_path / "wheels")
+    next(wheels.glob("duckdb-*.whl")).unlink()
+    with pytest.raises(ArtifactError, match=r"lacks duckdb==2\.0\.1.*make search-wheels"):
+        SearchArtifacts.checked(wheels)
