@@ -81,6 +81,7 @@ bench: setup
 	$(PY) benchmarks/scrub_bench.py --lake $(BENCH_LAKE)
 	$(PY) benchmarks/pipeline_bench.py --people 20000 --lake $(BENCH_LAKE)/pipeline
 	$(PY) benchmarks/blocking_bench.py --lake $(BENCH_LAKE)/pipeline
+	$(PY) benchmarks/search_bench.py --lake $(BENCH_LAKE)/pipeline --queries 1000
 	$(PY) benchmarks/delta_bench.py --lake $(BENCH_LAKE)/pipeline --load 2
 	rm -rf $(BENCH_LAKE)
 
