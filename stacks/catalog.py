@@ -14,6 +14,7 @@ Where the tables live (each zone has its own bucket, under a folder named after 
                        clean/data_quality/<source>/<batch_id>.parquet   data_quality_checks
                        clean/event_record/<source>/<batch_id>.parquet   event_record
     quarantine bucket  quarantine/<source>/<batch_id>.parquet           quarantine
+    search audit       audit/dt=<day>/<time>-<request>.json             search_audit (JSON, Object Lock)
     curated bucket     curated/snapshots/<run_id>/<table>.parquet       the snapshot tables
                        curated/athena/<table>/manifest                  what Athena reads of them
 
@@ -80,6 +81,7 @@ from veracity.schema import (
     DELETIONS,
     EVENT_RECORD,
     QUARANTINE,
+    SEARCH_AUDIT,
     SENSITIVITY_LEVELS,
     Table,
 )
@@ -94,10 +96,12 @@ PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 SYMLINK_INPUT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
 SYMLINK_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 
 # The buckets Lake Formation governs. Athena's results bucket stays out: Athena cannot
 # write query results to a location registered with Lake Formation.
-GOVERNED_BUCKETS = ("Clean", "Curated", "Quarantine")
+GOVERNED_BUCKETS = ("Clean", "Curated", "Quarantine", "SearchAudit")
 
 # IAM actions, listed one by one (no wildcards) and each scoped by ARN below.
 # Objects of a governed bucket, for Lake Formation's data-access role: no *Version*
@@ -132,6 +136,7 @@ class CatalogTable:
     folder: str  # the table's folder in that bucket ("" for a view)
     symlink: bool  # located at a manifest of the files (snapshot tables), not at the files
     view_of: str | None = None  # a view serving this layered snapshot table (no files of its own)
+    json: bool = False  # JSON objects, one per file or line (the search audit log), not Parquet
 
 
 # Tables read straight from a zone's folder; every other curated table is served
@@ -142,6 +147,7 @@ ZONE_TABLES = (
     CatalogTable("event_record", EVENT_RECORD, "Clean", "clean/event_record/", False),
     CatalogTable("data_quality_checks", DATA_QUALITY, "Clean", "clean/data_quality/", False),
     CatalogTable("quarantine", QUARANTINE, "Quarantine", "quarantine/", False),
+    CatalogTable("search_audit", SEARCH_AUDIT, "SearchAudit", "audit/", False, json=True),
 )
 
 
@@ -178,6 +184,8 @@ _GLUE_TYPES = (
 
 def glue_type(arrow_type: pa.DataType) -> str:
     """The Hive/Glue type Athena reads a Parquet column of ``arrow_type`` as."""
+    if pa.types.is_list(arrow_type):
+        return f"array<{glue_type(arrow_type.value_type)}>"
     if pa.types.is_decimal(arrow_type):
         return f"decimal({arrow_type.precision},{arrow_type.scale})"
     for is_type, glue_name in _GLUE_TYPES:
@@ -433,6 +441,15 @@ class CatalogStack(Stack):
         )
         if table.view_of is not None:
             return self._view(table, columns)
+        if table.json:
+            serde, input_format, output_format, classification = (
+                glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE,
+                                                parameters={"ignore.malformed.json": "FALSE"}),
+                TEXT_INPUT, SYMLINK_OUTPUT, "json")
+        else:
+            serde, input_format, output_format, classification = (
+                parquet, SYMLINK_INPUT if table.symlink else PARQUET_INPUT,
+                SYMLINK_OUTPUT if table.symlink else PARQUET_OUTPUT, "parquet")
         return glue.CfnTable(
             self,
             f"{_pascal(table.name)}Table",
@@ -442,13 +459,13 @@ class CatalogStack(Stack):
                 name=table.name,
                 description=table.schema.doc[:GLUE_COMMENT_LIMIT],
                 table_type="EXTERNAL_TABLE",
-                parameters={"classification": "parquet", "EXTERNAL": "TRUE"},
+                parameters={"classification": classification, "EXTERNAL": "TRUE"},
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=columns,
                     location=f"s3://{bucket_name}/{table.folder}",
-                    input_format=SYMLINK_INPUT if table.symlink else PARQUET_INPUT,
-                    output_format=SYMLINK_OUTPUT if table.symlink else PARQUET_OUTPUT,
-                    serde_info=parquet,
+                    input_format=input_format,
+                    output_format=output_format,
+                    serde_info=serde,
                 ),
             ),
         )

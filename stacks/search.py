@@ -1,7 +1,8 @@
 """Officer person search for one environment: a Cognito user pool with the officer,
 analyst and admin groups; a REST API (API Gateway, Cognito authorizer, WAF) whose
 Lambda answers from the serving index the publish job writes (processing stack);
-the audit log in an S3 bucket under Object Lock; and the static page in S3 behind
+the audit log in the storage stack's Object Lock bucket (an Athena table, catalog
+stack); and the static page in S3 behind
 CloudFront, which also routes ``/api/*`` to the API so page and API share an origin.
 
 The Lambda's bundle is made without Docker: the handler, the core package, the source
@@ -51,9 +52,6 @@ from veracity.search.server import WEB_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_REQUIREMENTS = ROOT / "requirements-search.txt"
-# The Data Protection Act asks for logs kept long enough to check lawful processing;
-# six years, the force's default for audit records, is held by Object Lock.
-AUDIT_RETENTION_DAYS = 6 * 365
 HANDLER_MEMORY_MB = 3008  # scoring is CPU-bound: memory buys the CPU
 HANDLER_TIMEOUT = Duration.seconds(29)  # API Gateway's integration limit
 SEARCH_RATE_PER_5_MINUTES = 600  # per client address, at the WAF
@@ -132,18 +130,8 @@ class SearchStack(Stack):
             removal_policy=removal, auto_delete_objects=config.destroy_on_delete,
         )
 
-        # -- the audit log: append-only ---------------------------------------------------
-        self.audit_bucket = s3.Bucket(
-            self, "Audit", encryption=s3.BucketEncryption.KMS, encryption_key=storage.key, bucket_key_enabled=True,
-            enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL, versioned=True,
-            object_lock_enabled=True,
-            # Compliance mode: not even the account's root can shorten it. dev uses governance, so it can be torn down.
-            object_lock_default_retention=(
-                s3.ObjectLockRetention.governance(Duration.days(AUDIT_RETENTION_DAYS)) if config.destroy_on_delete
-                else s3.ObjectLockRetention.compliance(Duration.days(AUDIT_RETENTION_DAYS))),
-            server_access_logs_bucket=storage.access_logs, server_access_logs_prefix="search-audit/",
-            removal_policy=removal,
-        )
+        # -- the audit log: append-only (the storage stack's Object Lock bucket) -------------
+        audit_bucket = zone_bucket(self, config, "SearchAudit")
 
         # -- the API ------------------------------------------------------------------------
         log_group = logs.LogGroup(self, "HandlerLogs", removal_policy=removal,
@@ -174,7 +162,7 @@ class SearchStack(Stack):
             environment={
                 "VERACITY_LAKE": processing.lake_uri,
                 "SEARCH_TABLE": processing.search_index.table_name,
-                "AUDIT_LAKE": f"s3://{self.audit_bucket.bucket_name}",
+                "AUDIT_LAKE": f"s3://{audit_bucket.bucket_name}",
                 "USER_POOL_ID": self.user_pool.user_pool_id,
                 "USER_POOL_CLIENT_ID": self.client.user_pool_client_id,
                 "POWERTOOLS_SERVICE_NAME": "veracity-search",
@@ -183,7 +171,7 @@ class SearchStack(Stack):
         )
         processing.search_index.grant_read_data(role)
         zone_bucket(self, config, "Curated").grant_read(role, "models/*")  # the trained model the index names
-        self.audit_bucket.grant_put(role)
+        audit_bucket.grant_put(role)
         storage.key.grant_encrypt_decrypt(role)
 
         access_logs = logs.LogGroup(self, "ApiAccessLogs", removal_policy=removal,
@@ -277,7 +265,7 @@ class SearchStack(Stack):
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource.")
         acknowledge(role, objects_finding(config, "Curated").replace("/*]", "/models/*]"),
                     "The Lambda reads the trained model the serving index names, under the curated bucket's models/ folder.")
-        acknowledge(role, f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(self.audit_bucket.node.default_child)}.Arn>/*]",
+        acknowledge(role, objects_finding(config, "SearchAudit"),
                     "The Lambda writes one new audit object per request, under keys it derives from the time and request id.")
         acknowledge_grant_actions(role, "CDK's grants to the search Lambda on the model, audit bucket and data key")
         acknowledge(self.function, "AwsSolutions-L1", "Python 3.13 is the newest runtime both published layers "

@@ -19,7 +19,11 @@ DATA_BUCKETS = {
     "Curated": "curated/",
     "Quarantine": "quarantine/",
     "AthenaResults": "athena-results/",
+    "SearchAudit": "search-audit/",
 }
+# The Data Protection Act asks for logs kept long enough to check that processing was
+# lawful; six years, the force's default for audit records, held by Object Lock.
+AUDIT_RETENTION_DAYS = 6 * 365
 
 
 def bucket_name(config: EnvironmentConfig, bucket_id: str, account: str = Aws.ACCOUNT_ID) -> str:
@@ -81,7 +85,13 @@ class StorageStack(Stack):
                 versioned=True,
                 server_access_logs_bucket=self.access_logs,
                 server_access_logs_prefix=log_prefix,
-                object_lock_enabled=bucket_id == "Landing" and config.object_lock,
+                object_lock_enabled=(bucket_id == "Landing" and config.object_lock) or bucket_id == "SearchAudit",
+                # The search audit log is append-only: compliance mode, which not even the
+                # account's root can shorten; dev uses governance so it can be torn down.
+                object_lock_default_retention=(
+                    None if bucket_id != "SearchAudit"
+                    else s3.ObjectLockRetention.governance(Duration.days(AUDIT_RETENTION_DAYS)) if config.destroy_on_delete
+                    else s3.ObjectLockRetention.compliance(Duration.days(AUDIT_RETENTION_DAYS))),
                 lifecycle_rules=[
                     s3.LifecycleRule(
                         noncurrent_version_expiration=Duration.days(config.retention_days),

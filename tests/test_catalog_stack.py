@@ -28,6 +28,7 @@ from veracity.schema import (
     CLEAN_PERSON,
     CURATED_TABLES,
     DELETIONS,
+    SEARCH_AUDIT,
     SENSITIVITY_LEVELS,
     Column,
 )
@@ -39,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every Glue table and the schema table it serves: the curated tables, plus the
 # clean zone's own (all versions of clean_person, and the deletions); a layered snapshot
 # table is a view over its layers and their removed keys.
-EXPECTED_TABLES = {**CURATED_TABLES, "clean_person_versions": CLEAN_PERSON, "deletions": DELETIONS}
+EXPECTED_TABLES = {**CURATED_TABLES, "clean_person_versions": CLEAN_PERSON, "deletions": DELETIONS,
+                   "search_audit": SEARCH_AUDIT}
 VIEWS = set(REMOVED_BY)
 EXPECTED_TABLES |= {f"{name}_layers": CURATED_TABLES[name] for name in VIEWS}
 EXPECTED_TABLES |= {f"{name}_removed": ATHENA_REMOVED for name in VIEWS}
@@ -49,7 +51,9 @@ ZONE_FOLDERS = {  # table -> (bucket, folder) of the tables read straight from a
     "data_quality_checks": ("Clean", "clean/data_quality/"),
     "event_record": ("Clean", "clean/event_record/"),
     "quarantine": ("Quarantine", "quarantine/"),
+    "search_audit": ("SearchAudit", "audit/"),
 }
+JSON_TABLES = {"search_audit"}  # one JSON object per file, as the search API writes its audit log
 # Written out here, not imported, so a type the stack maps wrongly (or a new one) fails.
 HIVE_TYPES = {
     pa.string(): "string",
@@ -58,6 +62,7 @@ HIVE_TYPES = {
     pa.float64(): "double",
     pa.date32(): "date",
     pa.timestamp("us", tz="UTC"): "timestamp",
+    pa.list_(pa.string()): "array<string>",
 }
 PARQUET_FORMATS = (
     "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -68,7 +73,7 @@ SYMLINK_FORMATS = (
     "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
 )
 IDENTIFIERS = {"pnc_id", "cro_number", "ni_number", "driving_licence", "other_id"}
-GOVERNED = ("Clean", "Curated", "Quarantine")
+GOVERNED = ("Clean", "Curated", "Quarantine", "SearchAudit")
 # The only actions allowed on Resource "*": their APIs have no resource-level permissions.
 STAR_RESOURCE_ACTIONS = {"lakeformation:GetDataAccess"}
 
@@ -201,14 +206,19 @@ def test_zone_tables_are_parquet_at_their_folder_and_snapshot_tables_symlinks(bu
             continue
         descriptor = table["Properties"]["TableInput"]["StorageDescriptor"]
         assert descriptor["SerdeInfo"]["SerializationLibrary"] == (
-            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-        )
+            "org.openx.data.jsonserde.JsonSerDe" if name in JSON_TABLES
+            else "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        ), name
         bucket, folder = ZONE_FOLDERS.get(name, ("Curated", f"curated/athena/{name.removesuffix('_layers')}/"))
         [prefix, bucket_name, path] = descriptor["Location"]["Fn::Join"][1]
         assert (prefix, path) == ("s3://", f"/{folder}"), name
         assert imports(bucket_name, logical_id(b.storage.buckets[bucket])), name
         formats = (descriptor["InputFormat"], descriptor["OutputFormat"])
         plain = name in ZONE_FOLDERS or name.endswith("_removed")
+        if name in JSON_TABLES:
+            assert formats == ("org.apache.hadoop.mapred.TextInputFormat",
+                               "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"), name
+            continue
         assert formats == (PARQUET_FORMATS if plain else SYMLINK_FORMATS), name
 
 
@@ -280,8 +290,11 @@ def test_glue_type_maps_arrow_types_and_refuses_unknown_ones():
     assert glue_type(pa.bool_()) == "boolean"
     assert glue_type(pa.timestamp("ms")) == "timestamp"
     assert glue_type(pa.decimal128(12, 2)) == "decimal(12,2)"
-    with pytest.raises(TypeError, match=r"no Glue type for Arrow type list<item: string>"):
-        glue_type(pa.list_(pa.string()))
+    assert glue_type(pa.list_(pa.int64())) == "array<bigint>"
+    with pytest.raises(TypeError, match=r"no Glue type for Arrow type struct<a: string>"):
+        glue_type(pa.struct([("a", pa.string())]))
+    with pytest.raises(TypeError, match=r"no Glue type for Arrow type struct<a: string>"):
+        glue_type(pa.list_(pa.struct([("a", pa.string())])))
 
 
 def test_schema_marks_identifiers_and_raw_rows_sensitive():

@@ -292,8 +292,9 @@ def test_every_search_route_needs_a_cognito_token_and_a_purpose_behind_a_firewal
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_audit_log_is_locked_against_change_for_six_years(synthesized, env):
     stages, templates, _ = synthesized
-    search = templates[env]["search"]
-    locked = [b for b in resources(search, "AWS::S3::Bucket").values() if b.get("ObjectLockEnabled")]
+    storage = templates[env]["storage"]
+    locked = [b for b in resources(storage, "AWS::S3::Bucket").values()
+              if b.get("ObjectLockEnabled") and "search-audit" in json.dumps(b["BucketName"])]
     assert len(locked) == 1
     rule = locked[0]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
     assert rule["Days"] == 6 * 365

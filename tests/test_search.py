@@ -302,3 +302,18 @@ def test_scores_are_those_of_splinks_own_prediction_sql(service):
         assert np.allclose(ours.column(name).to_numpy(zero_copy_only=False).astype(float),
                            splinks.column(name).to_numpy(zero_copy_only=False).astype(float), rtol=0, atol=1e-9), name
     assert (ours.column("match_probability").to_numpy() > 0.99).any() and (ours.column("match_probability").to_numpy() < 0.01).any()
+
+
+def test_audit_files_read_as_the_athena_table_declares_them(api, service):
+    """The JSON files, read with the declared columns and types (as Athena's JSON SerDe
+    reads the audit bucket), give back every entry."""
+    from veracity.schema import SEARCH_AUDIT
+
+    app, signer, audit = api
+    call(app, "/api/persons/search?first_name=Ann&last_name=Lee&purpose=OP%2F9", signer.mint("pc-9", ["officer"]))
+    call(app, "/api/persons/search?first_name=Ann&last_name=Lee", None)
+    types = {"string": "VARCHAR", "int32": "INTEGER", "list<item: string>": "VARCHAR[]"}
+    columns = {c.name: types[str(c.type)] for c in SEARCH_AUDIT.columns}
+    rows = duckdb.sql(f"SELECT * FROM read_json('{audit.lake.path('audit')}/*/*.json', columns={columns}, format='auto') "
+                      "ORDER BY time").fetchall()
+    assert [r[2] for r in rows] == ["pc-9", None] and rows[0][4] == "OP/9" and json.loads(rows[0][6])["first_name"] == "Ann"

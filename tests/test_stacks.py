@@ -48,7 +48,7 @@ def test_one_stage_per_environment(stages):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_buckets_encrypted_private_versioned_and_retained(templates, env):
     buckets = resources(templates[env], "AWS::S3::Bucket")
-    assert len(buckets) == 6  # five data buckets and the access-log bucket
+    assert len(buckets) == 7  # six data buckets (the search audit log among them) and the access-log bucket
     for lid, bucket in buckets.items():
         props = bucket["Properties"]
         [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -111,12 +111,13 @@ def test_kms_key_rotates(templates, env):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_object_lock_and_eventbridge_only_on_landing(stages, templates, env):
+def test_object_lock_on_landing_in_prod_and_the_audit_log_everywhere_eventbridge_only_on_landing(stages, templates, env):
     buckets = resources(templates[env], "AWS::S3::Bucket")
     landing = logical_id(stages[env].storage.buckets["Landing"])
+    audit = logical_id(stages[env].storage.buckets["SearchAudit"])
     for lid, bucket in buckets.items():
         props = bucket["Properties"]
-        assert props.get("ObjectLockEnabled", False) is (lid == landing and env == "prod"), lid
+        assert props.get("ObjectLockEnabled", False) is ((lid == landing and env == "prod") or lid == audit), lid
         eventbridge = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration")
         assert eventbridge == ({"EventBridgeEnabled": True} if lid == landing else None), lid
 

@@ -363,6 +363,24 @@ NETWORK_MEMBER = Table(
     ),
 )
 
+SEARCH_AUDIT = Table(
+    "search_audit",
+    "Every person search API request, answered or refused: who, when, why, what was asked and which persons were returned",
+    (
+        Column("request_id", STR, "The request's id"),
+        Column("time", STR, "When, ISO 8601 UTC"),
+        Column("user", STR, "Who asked (the token's user name); null when no valid token came"),
+        Column("groups", pa.list_(pa.string()), "The user's groups: officer, analyst, admin"),
+        Column("purpose", STR, "The investigation or incident reference given"),
+        Column("route", STR, "The API route"),
+        Column("query", STR, "JSON: the parameters as received (names, dates of birth, ...)", "restricted"),
+        Column("person_ids", pa.list_(pa.string()), "Persons returned, in order"),
+        Column("outcome", STR, "answered, redirected, bad_request, unauthorised, not_found or error"),
+        Column("status", pa.int32(), "HTTP status"),
+        Column("detail", STR, "Why a request was refused"),
+    ),
+)
+
 CURATED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (

@@ -1,9 +1,10 @@
 """The audit log of person search: who consulted what, when, why, and what they got
 (Data Protection Act 2018, Part 3, s.62).
 
-One JSON object per request, never rewritten: ``audit/dt=YYYY-MM-DD/<time>-<id>.json``
-in the lake locally, in the audit bucket (S3 Object Lock, compliance mode) in AWS,
-where Athena reads the same files as the ``search_audit`` table. Refused requests are
+One JSON object per request (``veracity.schema.SEARCH_AUDIT``), never rewritten:
+``audit/dt=YYYY-MM-DD/<time>-<id>.json`` in the lake locally, in the audit bucket (S3
+Object Lock, compliance mode) in AWS, where Athena reads the same files as the
+``search_audit`` table. Refused requests are
 logged as allowed ones are.
 """
 
@@ -18,9 +19,10 @@ import duckdb
 import pyarrow as pa
 
 from veracity.lake import Lake
+from veracity.schema import SEARCH_AUDIT
 
 ZONE = "audit"
-COLUMNS = ("request_id", "time", "user", "groups", "purpose", "route", "query", "person_ids", "outcome", "status", "detail")
+COLUMNS = tuple(SEARCH_AUDIT.column_names)
 
 
 @dataclass
@@ -49,7 +51,9 @@ class AuditLog:
         parts = (ZONE, f"dt={day}", name)
         if self.lake.exists(*parts):
             raise FileExistsError(f"audit entry {entry.request_id} already written")
-        self.lake.write_bytes(json.dumps(asdict(entry), sort_keys=True).encode(), *parts)
+        # The query as JSON text: the table's query column is a string in every engine.
+        row = {**asdict(entry), "query": json.dumps(entry.query, sort_keys=True)}
+        self.lake.write_bytes(json.dumps(row, sort_keys=True).encode(), *parts)
 
     def entries(self, *, user: str | None = None, person_id: str | None = None, purpose: str | None = None,
                 since: str | None = None, outcome: str | None = None) -> pa.Table:
@@ -57,8 +61,8 @@ class AuditLog:
         rows = [json.loads(self.lake.read_bytes(ZONE, day, name))
                 for day in self.lake.list_dirs(ZONE) for name in self.lake.list_files(ZONE, day) if name.endswith(".json")]
         con = duckdb.connect()
-        table = pa.Table.from_pylist([{c: json.dumps(r[c]) if c == "query" else r.get(c) for c in COLUMNS} for r in rows],
-                                     schema=_SCHEMA)
+        table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows],
+                                     schema=SEARCH_AUDIT.arrow_schema)
         con.register("audit", table)
         where, params = [], []
         for column, value in (("user", user), ("purpose", purpose), ("outcome", outcome)):
@@ -74,9 +78,3 @@ class AuditLog:
         sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "") + ' ORDER BY "time", request_id'
         return con.sql(sql, params=params).to_arrow_table()
 
-
-_SCHEMA = pa.schema([
-    ("request_id", pa.string()), ("time", pa.string()), ("user", pa.string()), ("groups", pa.list_(pa.string())),
-    ("purpose", pa.string()), ("route", pa.string()), ("query", pa.string()), ("person_ids", pa.list_(pa.string())),
-    ("outcome", pa.string()), ("status", pa.int32()), ("detail", pa.string()),
-])
