@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import duckdb
 import jwt
@@ -223,6 +222,7 @@ def test_every_request_is_audited_once_with_user_purpose_query_and_persons(api, 
     requests = [
         (search, 200, "answered"),
         ("/api/persons/search?first_name=Ann&last_name=Lee", 400, "bad_request"),
+        ("/api/persons/search?first_name=Sean&last_name=O%27Brien-Smith&purpose=OP1", 200, "answered"),  # an apostrophe is data
         ("/api/persons/search?last_name=Lee%27%3B%20DROP%20TABLE%20person%3B--&purpose=OP1", 400, "bad_request"),
         (f"/api/persons/{record['person_id']}?purpose=OP%2F42", 200, "answered"),
         ("/api/persons/P000000000000000?purpose=OP1", 404, "not_found"),
@@ -235,7 +235,7 @@ def test_every_request_is_audited_once_with_user_purpose_query_and_persons(api, 
         assert headers["Cache-Control"] == "no-store"
         answers.append(body)
     assert answers[0]["results"][0]["person_id"] == record["person_id"]
-    assert answers[3]["person"]["person_id"] == record["person_id"]
+    assert answers[4]["person"]["person_id"] == record["person_id"]
     entries = audit.entries().to_pylist()
     assert [(e["status"], e["outcome"]) for e in entries] == [(s, o) for _, s, o in requests]
     assert len({e["request_id"] for e in entries}) == len(requests)
@@ -243,25 +243,44 @@ def test_every_request_is_audited_once_with_user_purpose_query_and_persons(api, 
     assert (first["user"], first["groups"], first["purpose"]) == ("pc-1234", ["officer"], "OP/42")
     assert json.loads(first["query"])["last_name"] == record["last_name"]
     assert first["person_ids"] == [r["person_id"] for r in answers[0]["results"]]
-    assert entries[3]["person_ids"] == [record["person_id"]]
+    assert entries[4]["person_ids"] == [record["person_id"]]
     assert audit.entries(person_id=record["person_id"]).num_rows == 2
     assert audit.entries(outcome="bad_request").num_rows == 3
 
 
-def test_a_merged_away_id_redirects_to_its_survivor(api, service, monkeypatch):
-    app, signer, audit = api
-    survivor = service.index.records.column("person_id")[0].as_py()
-    merged = "P" + uuid.uuid4().hex[:15].upper()
-    monkeypatch.setitem(service.index._merged_into, merged, survivor)
-    status, body, headers = call(app, f"/api/persons/{merged}?purpose=OP%2F1", signer.mint("pc-1", ["officer"]))
-    assert status == 301 and body == {"redirect_to": survivor, "merged": merged}
-    assert headers["Location"] == f"/api/persons/{survivor}?purpose=OP%2F1"
+def test_an_id_merged_by_a_later_run_redirects_to_its_survivor(resolved_lake, tmp_path):
+    """A reviewer's must-link merges two persons; the next snapshot's index sends the
+    merged-away id to the survivor, as person_id_history records it."""
+    import csv
+    import shutil
 
+    from veracity.lake import Lake
+    from veracity.pipeline import run
+    from veracity.sql import query
 
-def test_the_index_follows_merges_recorded_in_person_id_history(service):
-    index = service.index
-    current = index.persons.column("person_id")[0].as_py()
-    assert index.survivor(current) == current and index.survivor("P0000000000000AA") is None
+    shutil.copytree(resolved_lake[0].root, tmp_path / "lake")
+    lake = Lake.open(str(tmp_path / "lake"))
+    # Two persons of one record each: joining them merges one away.
+    pair = query(lake, """WITH single AS (SELECT person_id FROM person_xref GROUP BY person_id HAVING count(*) = 1)
+                          SELECT q.unique_id_l, q.unique_id_r FROM review_queue q
+                          WHERE q.person_id_l IN (SELECT * FROM single) AND q.person_id_r IN (SELECT * FROM single)
+                          ORDER BY q.match_probability DESC, q.unique_id_l LIMIT 1""").to_pylist()[0]
+    with open(tmp_path / "decisions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["unique_id_l", "unique_id_r", "decision", "reviewer"])
+        writer.writeheader()
+        writer.writerow({**pair, "decision": "must_link", "reviewer": "PC 1"})
+    assert main(["review", "import", "--lake", lake.root, str(tmp_path / "decisions.csv")]) == 0
+    summary = run(lake)
+    events = query(lake, f"SELECT * FROM person_id_history WHERE run_id = '{summary.run_id}'").to_pylist()
+    [merge] = [e for e in events if e["event"] == "merged"]
+    index = SnapshotIndex(lake)
+    assert index.survivor(merge["other_person_id"]) == merge["person_id"] == index.survivor(merge["person_id"])
+    assert index.survivor("P0000000000000AA") is None
+    signer = LocalSigner(lake)
+    app = create_app(lambda: SearchService(index), signer.verifier(), AuditLog(Lake.open(str(tmp_path / "audit"), create=True)))
+    status, body, headers = call(app, f"/api/persons/{merge['other_person_id']}?purpose=OP1", signer.mint("pc-1", ["officer"]))
+    assert status == 301 and body == {"redirect_to": merge["person_id"], "merged": merge["other_person_id"]}
+    assert headers["Location"] == f"/api/persons/{merge['person_id']}?purpose=OP1"
 
 
 def test_the_audit_command_lists_and_filters_entries(api, service, tmp_path, capsys):
