@@ -51,3 +51,40 @@ def test_dynamodb_answers_searches_and_person_pages_as_the_snapshot_does(indexes
     person = snapshot.records.column("person_id")[0].as_py()
     for user in (OFFICER, ADMIN):
         assert remote.person(person, user) == local.person(person, user)
+
+
+def test_the_lambda_answers_from_the_table_and_reloads_after_a_publish(indexes, resolved_lake, tmp_path, monkeypatch):
+    """The search Lambda's handler on moto: a request without a token is refused (401)
+    and audited; a warm handler picks up a newly published snapshot."""
+    import importlib.util
+    import json
+
+    from veracity.search.server import _Context, api_event
+
+    snapshot, _, _, table = indexes
+    lake, _ = resolved_lake
+    monkeypatch.setenv("SEARCH_TABLE", table.name)
+    monkeypatch.setenv("VERACITY_LAKE", lake.root)
+    (tmp_path / "audit").mkdir()
+    monkeypatch.setenv("AUDIT_LAKE", str(tmp_path / "audit"))
+    monkeypatch.setenv("USER_POOL_ID", f"{REGION}_pool")
+    monkeypatch.setenv("USER_POOL_CLIENT_ID", "client")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("search_handler", Path(__file__).parent.parent / "lambdas" / "search" / "handler.py")
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+
+    response = handler.lambda_handler(api_event("GET", "/api/persons/search?last_name=Lee&purpose=OP1", {}), _Context("req-1"))
+    assert response["statusCode"] == 401
+    [entry] = [json.loads(p.read_text()) for p in (tmp_path / "audit" / "audit").rglob("*.json")]
+    assert entry["outcome"] == "unauthorised" and entry["route"] == "/api/persons/search"
+
+    first = handler.service()
+    assert first.index.run_id == snapshot.run_id and handler.service() is first
+    table.update_item(Key={"pk": "META"}, UpdateExpression="SET run_id = :r", ExpressionAttributeValues={":r": "newer"})
+    monkeypatch.setattr(handler, "REFRESH_SECONDS", 0)
+    assert handler.service() is not first and handler.service().index.run_id == "newer"
+    table.update_item(Key={"pk": "META"}, UpdateExpression="SET run_id = :r", ExpressionAttributeValues={":r": snapshot.run_id})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -26,16 +27,25 @@ from veracity.search.service import SearchService
 
 logger = Logger()
 tracer = Tracer()
+REFRESH_SECONDS = 60  # how often a warm Lambda asks whether a new snapshot was published
 _lock = threading.Lock()
 _service: SearchService | None = None
+_checked = 0.0
 
 
 def service() -> SearchService:
-    """The search service over the serving index, made once per execution environment."""
-    global _service
+    """The search service over the serving index: made once per execution environment,
+    and again when a newer snapshot (perhaps with a new model) has been published."""
+    global _service, _checked
     with _lock:
+        now = time.monotonic()
+        if _service is not None and now - _checked > REFRESH_SECONDS:
+            _checked = now
+            if _service.index.published_run_id() != _service.index.run_id:
+                _service = None
         if _service is None:
             _service = SearchService(DynamoIndex(os.environ["SEARCH_TABLE"], Lake.open(os.environ["VERACITY_LAKE"])))
+            _checked = now
         return _service
 
 

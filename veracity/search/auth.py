@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -56,24 +57,30 @@ class User:
 class Verifier:
     """Verifies a bearer token issued by ``issuer`` for ``client_id``, with the keys of ``jwks``."""
 
-    def __init__(self, jwks: dict, issuer: str, client_id: str):
-        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys}
+    def __init__(self, jwks: dict | Callable[[], dict], issuer: str, client_id: str):
+        self._jwks = jwks
+        self._keys: dict | None = None
         self.issuer, self.client_id = issuer, client_id
 
     @classmethod
-    def for_cognito(cls, region: str, user_pool_id: str, client_id: str, jwks: dict | None = None) -> Verifier:
+    def for_cognito(cls, region: str, user_pool_id: str, client_id: str) -> Verifier:
+        """Verifies the user pool's tokens with its JWKS, fetched at the first request."""
         issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
-        if jwks is None:
-            jwks = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json").get_jwk_set()._jwk_data_dict()
-        return cls(jwks, issuer, client_id)
+        client = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json")
+        return cls(lambda: {"keys": [k._jwk_data for k in client.get_jwk_set().keys]}, issuer, client_id)
+
+    def _key(self, kid: str | None):
+        if self._keys is None:
+            jwks = self._jwks() if callable(self._jwks) else self._jwks
+            self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys}
+        return self._keys.get(kid)
 
     def user(self, authorization: str | None) -> User:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorised("missing bearer token")
         token = authorization.removeprefix("Bearer ").strip()
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
-            key = self._keys.get(kid)
+            key = self._key(jwt.get_unverified_header(token).get("kid"))
             if key is None:
                 raise Unauthorised("token signed with an unknown key")
             claims = jwt.decode(token, key.key, algorithms=[ALGORITHM], issuer=self.issuer,

@@ -125,6 +125,11 @@ class DynamoIndex:
         self._tf_cache: dict[tuple[str, str], float | None] = {}
         self.records = self._records([meta["sample_record"]])  # a sample row: the columns a search reads
 
+    def published_run_id(self) -> str | None:
+        """The snapshot the table holds now (a publish rewrites it in place)."""
+        meta = self._table.get_item(Key={"pk": "META"}).get("Item")
+        return meta["run_id"] if meta else None
+
     def _get(self, keys: Iterable[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
         keys = list(dict.fromkeys(keys))
