@@ -32,8 +32,8 @@ SEARCH_KEY_COLUMNS: tuple[tuple[str, ...], ...] = model.PREDICTION_BLOCKING_COLU
 )
 # A key held by more records than this is too common to help (JOHN SMITH): a search
 # uses it only when no other key reaches anyone.
-MAX_POSTINGS = 2_000
-MAX_CANDIDATES = 5_000
+MAX_POSTINGS = 1_000
+MAX_CANDIDATES = 2_000
 RECORD_COLUMNS = ("unique_id", "person_id", "source_system", "first_name", "forename_canonical", "middle_names",
                   "last_name", "first_name_metaphone", "last_name_metaphone", "aliases", "date_of_birth", "birth_year",
                   "sex", "address", "postcode", "postcode_sector", "postcode_district", "phone", "email", "pnc_id",
