@@ -28,6 +28,7 @@ import pyarrow as pa
 from veracity import snapshots
 from veracity.lake import Lake
 from veracity.matching import model_store
+from veracity.schema import CLEAN_PERSON
 from veracity.search.index import (
     MAX_CANDIDATES,
     MAX_POSTINGS,
@@ -37,6 +38,8 @@ from veracity.search.index import (
     choose_postings,
     keys_sql,
     person_pages_sql,
+    records_sql,
+    term_frequency_sql,
     visible,
 )
 from veracity.search.scoring import tf_columns
@@ -51,23 +54,15 @@ def index_items(lake: Lake, run_id: str | None = None) -> Iterator[dict]:
     version = snapshot.get("model_version")
     trained = model_store.load(lake, version).model_json if version else None
     con = connect(lake, snapshot["run_id"])
-    con.execute(f"""
-        CREATE TEMP TABLE search_records AS
-        SELECT (row_number() OVER (ORDER BY c.unique_id) - 1)::INTEGER AS row,
-               {', '.join('x.person_id' if c == 'person_id' else f'c.{c}' for c in RECORD_COLUMNS)}
-        FROM clean_person c JOIN person_xref x USING (source_system, source_record_id)
-    """)
+    con.execute(f"CREATE TEMP TABLE search_records AS {records_sql()}")
     sample = con.execute("SELECT unique_id FROM search_records WHERE row = 0").fetchall()
     yield {"pk": "META", "run_id": snapshot["run_id"], "model_version": version or "",
            "sample_record": sample[0][0] if sample else ""}
     columns = tf_columns(trained) if trained else []
     for column in columns:
-        for value, tf in con.execute(f"""SELECT {column}, count(*) / sum(count(*)) OVER () FROM search_records
-                                         WHERE {column} IS NOT NULL GROUP BY {column}""").fetchall():
+        for value, tf in con.execute(term_frequency_sql(column, "search_records")).fetchall():
             yield {"pk": f"T#{column}#{value}", "tf": Decimal(repr(tf))}
-    tf_joins = "".join(
-        f" LEFT JOIN (SELECT {c}, count(*) / sum(count(*)) OVER () AS tf_{c} FROM search_records WHERE {c} IS NOT NULL GROUP BY {c}) USING ({c})"
-        for c in columns)
+    tf_joins = "".join(f" LEFT JOIN ({term_frequency_sql(c, 'search_records')}) USING ({c})" for c in columns)
     for unique_id, record in con.execute(f"SELECT unique_id, to_json(r) FROM (SELECT * EXCLUDE (row) FROM search_records{tf_joins}) r").fetchall():
         yield {"pk": f"R#{unique_id}", "r": record}
     for key, count, ids in con.execute(f"""
@@ -201,7 +196,8 @@ def _records_table(rows: list[dict], columns: list[str]) -> pa.Table:
     for row in rows:
         if row.get("date_of_birth"):
             row["date_of_birth"] = date.fromisoformat(row["date_of_birth"])
-    schema = pa.schema([(c, pa.date32() if c == "date_of_birth" else pa.int32() if c == "birth_year" else pa.string())
-                        for c in RECORD_COLUMNS] + [(f"tf_{c}", pa.float64()) for c in columns])
+    clean = CLEAN_PERSON.arrow_schema
+    schema = pa.schema([clean.field(c) if c in clean.names else pa.field(c, pa.string()) for c in RECORD_COLUMNS]
+                       + [pa.field(f"tf_{c}", pa.float64()) for c in columns])
     return pa.Table.from_pylist(rows, schema=schema)
 

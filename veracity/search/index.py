@@ -19,6 +19,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from splink.internals.input_column import InputColumn
+from splink.internals.term_frequencies import term_frequencies_for_single_column_sql
 
 from veracity import snapshots
 from veracity.lake import Lake
@@ -51,6 +53,21 @@ def keys_sql(table: str) -> str:
         values = ", ".join(f'"{c}"' for c in columns)
         parts.append(f"SELECT md5_number_lower(concat_ws('|', {i}, {values})) AS key, row FROM {table} WHERE {present}")
     return "\nUNION ALL ".join(parts)
+
+
+def records_sql() -> str:
+    """Every current record of the snapshot (``clean_person`` and ``person_xref`` in the
+    connection) with its person, numbered by ``row``: what the index serves."""
+    return f"""
+        SELECT (row_number() OVER (ORDER BY c.unique_id) - 1)::INTEGER AS row,
+               {', '.join('x.person_id' if c == 'person_id' else f'c.{c}' for c in RECORD_COLUMNS)}
+        FROM clean_person c JOIN person_xref x USING (source_system, source_record_id)
+    """
+
+
+def term_frequency_sql(column: str, table: str) -> str:
+    """(value, ``tf_<column>``) over ``table``: Splink's own term frequency SQL, as a run counts them."""
+    return term_frequencies_for_single_column_sql(InputColumn(column, sqlglot_dialect_str="duckdb"), table)
 
 
 def query_keys(records: list[dict]) -> np.ndarray:
@@ -103,20 +120,11 @@ class SnapshotIndex:
         self.trained = model_store.load(lake, version).model_json if version else None
         con = duckdb.connect()
         snapshots.register(con, lake, snapshot, ["clean_person", "person_xref", "person", "person_id_history"])
-        con.execute(f"""
-            CREATE TABLE search_records AS
-            SELECT (row_number() OVER (ORDER BY c.unique_id) - 1)::INTEGER AS row,
-                   {', '.join('x.person_id' if c == 'person_id' else f'c.{c}' for c in RECORD_COLUMNS)}
-            FROM clean_person c JOIN person_xref x USING (source_system, source_record_id)
-        """)
+        con.execute(f"CREATE TABLE search_records AS {records_sql()}")
         self.tf_columns = tf_columns(self.trained) if self.trained else []
         self.term_frequencies: dict[str, dict[str, float]] = {}
         for column in self.tf_columns:
-            counts = con.execute(f"""
-                SELECT {column}, count(*) / sum(count(*)) OVER () FROM search_records
-                WHERE {column} IS NOT NULL GROUP BY {column}
-            """).fetchall()
-            self.term_frequencies[column] = dict(counts)
+            self.term_frequencies[column] = dict(con.execute(term_frequency_sql(column, "search_records")).fetchall())
         # One chunk per column: taking rows from many chunks costs a pass over all of them.
         self.records = con.sql("SELECT * EXCLUDE (row) FROM search_records ORDER BY row").to_arrow_table().combine_chunks()
         keys = con.sql(f"SELECT key, row FROM ({keys_sql('search_records')}) ORDER BY key, row").fetchnumpy()
