@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from veracity.search.dynamo import write_index
 
         counts = write_index(lake, args.search_table, summary.run_id)
-        print(f"search index {args.search_table}: {counts['written']} items written, {counts['deleted']} removed")
+        print(f"search index {args.search_table}: {counts['written']} items written, {counts['unchanged']} unchanged, "
+              f"{counts['deleted']} removed")
     return 0
 
 

@@ -88,3 +88,46 @@ def test_the_lambda_answers_from_the_table_and_reloads_after_a_publish(indexes, 
     monkeypatch.setattr(handler, "REFRESH_SECONDS", 0)
     assert handler.service() is not first and handler.service().index.run_id == "newer"
     table.update_item(Key={"pk": "META"}, UpdateExpression="SET run_id = :r", ExpressionAttributeValues={":r": snapshot.run_id})
+
+
+def test_a_publish_writes_only_the_items_that_changed(resolved_lake, moto_endpoint, tmp_path):
+    """Written again for the same snapshot nothing is written; after a reviewer's
+    must-link merges two persons, only their items change and the merged one goes."""
+    import csv
+    import shutil
+
+    from veracity.cli import main
+    from veracity.lake import Lake
+    from veracity.pipeline import run
+    from veracity.sql import query
+
+    shutil.copytree(resolved_lake[0].root, tmp_path / "lake")
+    lake = Lake.open(str(tmp_path / "lake"))
+    dynamodb = boto3.resource("dynamodb", region_name=REGION)
+    table = dynamodb.create_table(
+        TableName="veracity-test-search-delta", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    first = write_index(lake, table.name, resource=dynamodb)
+    assert first["unchanged"] == 0 and first["deleted"] == 0
+    assert write_index(lake, table.name, resource=dynamodb) == {"written": 0, "unchanged": first["written"], "deleted": 0}
+
+    pair = query(lake, """WITH single AS (SELECT person_id FROM person_xref GROUP BY person_id HAVING count(*) = 1)
+                          SELECT q.unique_id_l, q.unique_id_r FROM review_queue q
+                          WHERE q.person_id_l IN (SELECT * FROM single) AND q.person_id_r IN (SELECT * FROM single)
+                          ORDER BY q.match_probability DESC, q.unique_id_l LIMIT 1""").to_pylist()[0]
+    with open(tmp_path / "decisions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["unique_id_l", "unique_id_r", "decision"])
+        writer.writeheader()
+        writer.writerow({**pair, "decision": "must_link"})
+    assert main(["review", "import", "--lake", lake.root, str(tmp_path / "decisions.csv")]) == 0
+    summary = run(lake)
+    [merge] = query(lake, f"SELECT person_id, other_person_id FROM person_id_history "
+                          f"WHERE run_id = '{summary.run_id}' AND event = 'merged'").to_pylist()
+    again = write_index(lake, table.name, resource=dynamodb)
+    assert 0 < again["written"] < first["written"] / 20 and again["deleted"] >= 1
+    assert table.get_item(Key={"pk": f"P#{merge['other_person_id']}"}).get("Item") is None
+    assert table.get_item(Key={"pk": f"M#{merge['other_person_id']}"})["Item"]["to"] == merge["person_id"]
+    index = DynamoIndex(table.name, lake, resource=dynamodb)
+    assert index.run_id == summary.run_id and index.survivor(merge["other_person_id"]) == merge["person_id"]

@@ -11,12 +11,15 @@ One table, one string partition key ``pk``:
 - ``T#<column>#<value>``: a term frequency (``tf``);
 - ``META``: the snapshot (``run_id``) and model version it was written from.
 
-Items of an earlier snapshot not written again are deleted after the new ones are in,
-so a search meanwhile finds either version of a person, never none.
+A publish writes only the items that changed since the last write (their digests are
+kept in the lake, ``state/search/<table>.parquet``), so a delta's publish writes about
+what the delta touched; items the new snapshot no longer holds are deleted after the
+new ones are in, so a search meanwhile finds either version of a person, never none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -46,6 +49,7 @@ from veracity.search.scoring import tf_columns
 from veracity.sql import connect
 
 BATCH_GET = 100  # DynamoDB's limit per BatchGetItem
+MANIFEST = ("state", "search")  # <table>.parquet: each item's key and digest, as last written
 
 
 def index_items(lake: Lake, run_id: str | None = None) -> Iterator[dict]:
@@ -79,19 +83,46 @@ def index_items(lake: Lake, run_id: str | None = None) -> Iterator[dict]:
 
 
 def write_index(lake: Lake, table_name: str, run_id: str | None = None, resource=None) -> dict[str, int]:
-    """Write the snapshot's serving index to ``table_name``, then delete what an earlier
-    snapshot wrote that this one does not hold. Returns items written and deleted."""
+    """Write the snapshot's serving index to ``table_name``: only the items that differ
+    from what the table holds, by the digests the last write kept in the lake
+    (``MANIFEST``), then delete the items this snapshot no longer holds. Without a
+    manifest for the table's current contents every item is written and the table
+    scanned for stale ones. Returns items written, unchanged and deleted."""
     table = (resource or boto3.resource("dynamodb")).Table(table_name)
-    written: set[str] = set()
+    meta = table.get_item(Key={"pk": "META"}).get("Item") or {}
+    previous = _manifest(lake, table_name, meta.get("run_id"))
+    digests: dict[str, str] = {}
+    written = 0
     with table.batch_writer(overwrite_by_pkeys=["pk"]) as batch:
         for item in index_items(lake, run_id):
-            batch.put_item(Item=item)
-            written.add(item["pk"])
-    stale = [pk for pk in all_keys(table) if pk not in written]
+            digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:32]
+            digests[item["pk"]] = digest
+            if previous is None or previous.get(item["pk"]) != digest:
+                batch.put_item(Item=item)
+                written += 1
+    held = previous.keys() if previous is not None else all_keys(table)
+    stale = [pk for pk in held if pk not in digests]
     with table.batch_writer() as batch:
         for pk in stale:
             batch.delete_item(Key={"pk": pk})
-    return {"written": len(written), "deleted": len(stale)}
+    manifest = pa.table({"pk": list(digests), "digest": list(digests.values())})
+    _save_manifest(lake, table_name, manifest, snapshots.read_snapshot(lake, run_id)["run_id"])
+    return {"written": written, "unchanged": len(digests) - written, "deleted": len(stale)}
+
+
+def _manifest(lake: Lake, table_name: str, table_run_id: str | None) -> dict[str, str] | None:
+    """The digests of the items the table holds, when the lake's manifest is of the
+    snapshot the table says it holds; else None."""
+    if not table_run_id or not lake.exists(*MANIFEST, f"{table_name}.parquet"):
+        return None
+    manifest = lake.read_table(*MANIFEST, f"{table_name}.parquet")
+    if (manifest.schema.metadata or {}).get(b"run_id", b"").decode() != table_run_id:
+        return None
+    return dict(zip(manifest.column("pk").to_pylist(), manifest.column("digest").to_pylist(), strict=True))
+
+
+def _save_manifest(lake: Lake, table_name: str, manifest: pa.Table, run_id: str) -> None:
+    lake.write_table(manifest.replace_schema_metadata({"run_id": run_id}), *MANIFEST, f"{table_name}.parquet")
 
 
 def all_keys(table) -> Iterator[str]:
