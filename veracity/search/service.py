@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from veracity.errors import VeracityError
 from veracity.matching import model
 from veracity.schema import CLEAN_PERSON, PERSON
 from veracity.scrub import standardise as std
@@ -40,9 +41,13 @@ class Redirect:
 
 
 class SearchService:
+    """Search and person pages over a serving index: ``SnapshotIndex`` locally,
+    ``dynamo.DynamoIndex`` in AWS (the same methods)."""
+
     def __init__(self, index: SnapshotIndex):
         if index.trained is None:
-            raise ValueError("the published snapshot has no trained model: search needs one")
+            raise VeracityError("the published snapshot was made without a trained model (too few records): "
+                                "search scores with the model")
         self.index = index
         self.restricted = restricted_sources()
         sample = model.prepare(index.records.slice(0, 1).drop_columns(["person_id", "source_system"]))
@@ -175,8 +180,4 @@ def _replace(record: pa.Table, **values) -> pa.Table:
         i = record.schema.get_field_index(name)
         record = record.set_column(i, name, pa.array([value] * record.num_rows, record.schema.field(i).type))
     return record
-
-
-def person_ids(results: list[dict]) -> list[str]:
-    return [r["person_id"] for r in results]
 
