@@ -48,7 +48,7 @@ from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.processing import ArtifactError, ProcessingStack, _normalise, _wheel_key, pins
 from stacks.storage import StorageStack, objects_finding, zone_bucket
 from veracity.search.auth import GROUP_ACCESS
-from veracity.search.server import WEB_DIR
+from veracity.search.server import PAGE_CONFIG, WEB_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_REQUIREMENTS = ROOT / "requirements-search.txt"
@@ -144,12 +144,9 @@ class SearchStack(Stack):
             self, f"/aws/service/powertools/python/x86_64/python3.13/{POWERTOOLS_VERSION}")
         sdk_for_pandas = ssm.StringParameter.value_for_string_parameter(
             self, f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/{config.region}/py3.13/x86_64/layer-arn")
-        self.client = self.user_pool.add_client(
-            "Page", user_pool_client_name=f"{prefix}-search-page", generate_secret=False,
-            auth_flows=cognito.AuthFlow(user_srp=True),
-            access_token_validity=Duration.hours(1), id_token_validity=Duration.hours(1),
-            refresh_token_validity=Duration.hours(12), prevent_user_existence_errors=True,
-        )
+        # The page's client is made after CloudFront (its callback is the page's address);
+        # the Lambda reads its id from this parameter, so neither waits on the other.
+        client_parameter = f"/{prefix}/search/page-client-id"
         self.function = lambda_.Function(
             self, "Handler", function_name=f"{prefix}-search", runtime=RUNTIME, handler="handler.lambda_handler",
             code=lambda_.Code.from_asset(
@@ -164,11 +161,13 @@ class SearchStack(Stack):
                 "SEARCH_TABLE": processing.search_index.table_name,
                 "AUDIT_LAKE": f"s3://{audit_bucket.bucket_name}",
                 "USER_POOL_ID": self.user_pool.user_pool_id,
-                "USER_POOL_CLIENT_ID": self.client.user_pool_client_id,
+                "USER_POOL_CLIENT_PARAMETER": client_parameter,
                 "POWERTOOLS_SERVICE_NAME": "veracity-search",
             },
             environment_encryption=storage.key, tracing=lambda_.Tracing.ACTIVE, log_group=log_group,
         )
+        role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
+            f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter{client_parameter}"]))
         processing.search_index.grant_read_data(role)
         zone_bucket(self, config, "Curated").grant_read(role, "models/*")  # the trained model the index names
         audit_bucket.grant_put(role)
@@ -217,12 +216,17 @@ class SearchStack(Stack):
                                    resource_arn=self.api.deployment_stage.stage_arn)
 
         # -- CloudFront: the page, and /api/* to the API ------------------------------------
+        # Officers sign in on Cognito's managed login (authorization code with PKCE).
+        domain = self.user_pool.add_domain("SignIn", cognito_domain=cognito.CognitoDomainOptions(
+            domain_prefix=f"{prefix}-search-{Aws.ACCOUNT_ID}"))
+        sign_in_url = domain.base_url()
         headers = cloudfront.ResponseHeadersPolicy(
             self, "PageHeaders", response_headers_policy_name=f"{prefix}-search-page",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
                     content_security_policy="default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                                            "base-uri 'none'; form-action 'self'", override=True),
+                                            f"base-uri 'none'; form-action 'self'; connect-src 'self' {sign_in_url}",
+                    override=True),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
                 referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
@@ -247,9 +251,25 @@ class SearchStack(Stack):
                 cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
                 origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER)},
         )
-        s3_deployment.BucketDeployment(self, "PageFiles", sources=[s3_deployment.Source.asset(str(WEB_DIR))],
-                                       destination_bucket=web_bucket, distribution=self.distribution,
-                                       distribution_paths=["/*"])
+        page_url = f"https://{self.distribution.distribution_domain_name}/"
+        self.client = self.user_pool.add_client(
+            "Page", user_pool_client_name=f"{prefix}-search-page", generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(flows=cognito.OAuthFlows(authorization_code_grant=True),
+                                         scopes=[cognito.OAuthScope.OPENID], callback_urls=[page_url],
+                                         logout_urls=[page_url]),
+            access_token_validity=Duration.hours(1), id_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.hours(12), prevent_user_existence_errors=True,
+        )
+        ssm.StringParameter(self, "PageClientId", parameter_name=client_parameter,
+                            string_value=self.client.user_pool_client_id,
+                            description="The search page's Cognito client, whose tokens the search Lambda accepts")
+        s3_deployment.BucketDeployment(self, "PageFiles", sources=[
+            s3_deployment.Source.asset(str(WEB_DIR)),
+            s3_deployment.Source.json_data(PAGE_CONFIG, {"sign_in": "cognito", "authority": sign_in_url,
+                                                         "client_id": self.client.user_pool_client_id,
+                                                         "redirect_uri": page_url}),
+        ], destination_bucket=web_bucket, distribution=self.distribution, distribution_paths=["/*"])
         provider = next(c for c in self.node.children if c.node.id.startswith("Custom::CDKBucketDeployment"))
         web_objects = f"<{self.get_logical_id(web_bucket.node.default_child)}.Arn>/*"
         assets = f"arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{config.region}/*"

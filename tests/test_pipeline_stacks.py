@@ -272,6 +272,14 @@ def test_search_users_sign_in_with_mfa_in_the_three_groups(synthesized, env):
     assert {g["GroupName"] for g in resources(search, "AWS::Cognito::UserPoolGroup").values()} == {"officer", "analyst", "admin"}
     [client] = resources(search, "AWS::Cognito::UserPoolClient").values()
     assert client.get("GenerateSecret") in (None, False) and client["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    # The page signs in on the managed login with the code flow, back to its own address.
+    assert client["AllowedOAuthFlows"] == ["code"] and client["AllowedOAuthScopes"] == ["openid"]
+    [distribution_id] = resources(search, "AWS::CloudFront::Distribution")
+    assert distribution_id in json.dumps(client["CallbackURLs"])
+    assert len(resources(search, "AWS::Cognito::UserPoolDomain")) == 1
+    [parameter] = resources(search, "AWS::SSM::Parameter").values()
+    [function] = [f for f in resources(search, "AWS::Lambda::Function").values() if "USER_POOL_CLIENT_PARAMETER" in json.dumps(f)]
+    assert function["Environment"]["Variables"]["USER_POOL_CLIENT_PARAMETER"] == parameter["Name"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -68,7 +68,8 @@ def test_the_lambda_answers_from_the_table_and_reloads_after_a_publish(indexes, 
     (tmp_path / "audit").mkdir()
     monkeypatch.setenv("AUDIT_LAKE", str(tmp_path / "audit"))
     monkeypatch.setenv("USER_POOL_ID", f"{REGION}_pool")
-    monkeypatch.setenv("USER_POOL_CLIENT_ID", "client")
+    boto3.client("ssm", region_name=REGION).put_parameter(Name="/test/search/page-client-id", Value="client", Type="String")
+    monkeypatch.setenv("USER_POOL_CLIENT_PARAMETER", "/test/search/page-client-id")
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     from pathlib import Path

@@ -6,7 +6,8 @@ the same token again against the user pool's JWKS (defence in depth: it trusts n
 header it has not checked) and audits every request to the Object Lock bucket.
 
 Configured by the environment: VERACITY_LAKE (for the trained model), SEARCH_TABLE,
-AUDIT_LAKE (s3://audit-bucket), USER_POOL_ID, USER_POOL_CLIENT_ID.
+AUDIT_LAKE (s3://audit-bucket), USER_POOL_ID and USER_POOL_CLIENT_PARAMETER (the SSM
+parameter naming the page's client, whose tokens it accepts).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import threading
 import time
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -49,9 +51,10 @@ def service() -> SearchService:
         return _service
 
 
+_client_id = boto3.client("ssm").get_parameter(Name=os.environ["USER_POOL_CLIENT_PARAMETER"])["Parameter"]["Value"]
 app = create_app(
     service,
-    Verifier.for_cognito(os.environ["AWS_REGION"], os.environ["USER_POOL_ID"], os.environ["USER_POOL_CLIENT_ID"]),
+    Verifier.for_cognito(os.environ["AWS_REGION"], os.environ["USER_POOL_ID"], _client_id),
     AuditLog(Lake.open(os.environ["AUDIT_LAKE"])),
 )
 

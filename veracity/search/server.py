@@ -23,6 +23,11 @@ from veracity.search.index import SnapshotIndex
 from veracity.search.service import SearchService
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+# How the page signs in, fetched by the page: here with a pasted token (veracity token);
+# the search stack deploys one naming Cognito's managed login instead.
+PAGE_CONFIG = "config.json"
+LOCAL_PAGE_CONFIG = b'{"sign_in": "token"}'
+
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/app.css": ("app.css", "text/css; charset=utf-8")}
 PAGE_HEADERS = {
@@ -112,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(414, b'{"error": "uri_too_long"}', {"Content-Type": "application/json"})
             return
         path = urlsplit(self.path).path
+        if path == f"/{PAGE_CONFIG}":
+            self._send(200, LOCAL_PAGE_CONFIG, {"Content-Type": "application/json", **PAGE_HEADERS})
+            return
         if path in STATIC:
             name, content_type = STATIC[path]
             self._send(200, (WEB_DIR / name).read_bytes(), {"Content-Type": content_type, **PAGE_HEADERS})

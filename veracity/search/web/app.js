@@ -3,7 +3,9 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "veracity.token";
+  const PKCE_KEY = "veracity.pkce";
   let lastPurpose = "";
+  let config = { sign_in: "token" };
 
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
@@ -105,7 +107,47 @@
     show("search-section");
   });
 
-  $("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); show("signin"); });
+  $("signout").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (config.sign_in === "cognito") {
+      location.assign(config.authority + "/logout?" + new URLSearchParams({ client_id: config.client_id, logout_uri: config.redirect_uri }));
+    } else { show("signin"); }
+  });
+
+  // Cognito's managed login: the authorization code flow with PKCE (RFC 7636).
+  function base64url(bytes) {
+    return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  async function startSignIn() {
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+    const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+    sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+    location.assign(config.authority + "/oauth2/authorize?" + new URLSearchParams({
+      response_type: "code", client_id: config.client_id, redirect_uri: config.redirect_uri, scope: "openid",
+      code_challenge: challenge, code_challenge_method: "S256", state,
+    }));
+  }
+
+  async function finishSignIn(params) {
+    const pending = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+    sessionStorage.removeItem(PKCE_KEY);
+    history.replaceState(null, "", location.pathname);
+    if (!pending || params.get("state") !== pending.state) { throw new Error("Sign-in did not complete: try again."); }
+    const response = await fetch(config.authority + "/oauth2/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code", client_id: config.client_id, code: params.get("code"),
+        redirect_uri: config.redirect_uri, code_verifier: pending.verifier,
+      }),
+    });
+    if (!response.ok) { throw new Error("Sign-in was refused: try again."); }
+    sessionStorage.setItem(TOKEN_KEY, (await response.json()).access_token);
+  }
+
+  $("cognito-sign-in").addEventListener("click", () => { startSignIn(); });
 
   $("search-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -125,11 +167,23 @@
 
   $("back").addEventListener("click", () => show("search-section"));
 
-  // A token handed over in the address (veracity serve prints one) is kept for the session, then removed from view.
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.get("token")) {
-    sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
-    history.replaceState(null, "", location.pathname);
+  async function start() {
+    const response = await fetch("config.json").catch(() => null);
+    if (response && response.ok) { config = await response.json(); }
+    $("cognito-sign-in").hidden = config.sign_in !== "cognito";
+    $("token-form").hidden = config.sign_in === "cognito";
+    const query = new URLSearchParams(location.search);
+    if (config.sign_in === "cognito" && query.get("code")) {
+      try { await finishSignIn(query); } catch (err) { $("signin-message").textContent = err.message; }
+    }
+    // A token handed over in the address (veracity token prints one) is kept for the session, then removed from view.
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    if (config.sign_in === "token" && fragment.get("token")) {
+      sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
+      history.replaceState(null, "", location.pathname);
+    }
+    show(token() ? "search-section" : "signin");
   }
-  show(token() ? "search-section" : "signin");
+
+  start();
 })();
