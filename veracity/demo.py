@@ -151,5 +151,7 @@ def run_demo(path: str, people: int, seed: int, progress: Callable[[str], None],
         f"  veracity evaluate --lake {path} --json",
         f'  veracity sql --lake {path} "SELECT * FROM review_queue LIMIT 20"',
         *([f"  veracity explain --lake {path} --html pair.html {example[0]} {example[1]}"] if example else []),
+        f"  veracity serve --lake {path}   # person search at http://127.0.0.1:8080/ ; a token for it:",
+        f"  veracity token --lake {path} --user pc-1234 --group officer",
     ]
     return "\n".join(lines)
