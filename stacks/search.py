@@ -9,6 +9,12 @@ The Lambda's bundle is made without Docker: the handler, the core package, the s
 configs and the manylinux wheels of ``requirements-search.txt`` (``make
 search-wheels``) unpacked beside them; Powertools and pyarrow/numpy come from AWS's
 published layers, as for the ingest Lambda.
+
+Known limit, not yet solved: that bundle is 96 MB unzipped (DuckDB's library alone is
+66 MB) and the AWS SDK for pandas 3.16.1 layer 204 MB, over Lambda's 250 MB for code
+and layers together, so this function will not deploy as it stands. A container image
+(10 GB limit) built by the deploy pipeline, or a bundle carrying a trimmed pyarrow in
+place of that layer, would fit.
 """
 
 from __future__ import annotations
