@@ -12,6 +12,7 @@ synthesis makes no AWS call and the versions are pinned here.
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import jsii
@@ -56,11 +57,15 @@ IDEMPOTENCY_TTL = "expiration"  # the attribute Powertools' idempotency records 
 
 @jsii.implements(ILocalBundling)
 class _CopyHandlerAndPackage:
-    """The Lambda bundle without Docker: the handler, the core package and the source configs."""
+    """A Lambda bundle without Docker: a handler, the core package, the source configs,
+    and the unpacked wheels of ``wheels_dir`` when one is given."""
+
+    def __init__(self, function: str, wheels_dir: Path | None = None):
+        self.function, self.wheels_dir = function, wheels_dir
 
     def try_bundle(self, output_dir: str, *, image, **_options) -> bool:
         out = Path(output_dir)
-        shutil.copy2(ROOT / "lambdas" / "ingest" / "handler.py", out / "handler.py")
+        shutil.copy2(ROOT / "lambdas" / self.function / "handler.py", out / "handler.py")
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(ROOT / "veracity", out / "veracity", ignore=ignore, dirs_exist_ok=True)
         shutil.copytree(ROOT / "sources", out / "sources", ignore=ignore, dirs_exist_ok=True)
@@ -68,14 +73,18 @@ class _CopyHandlerAndPackage:
         # anywhere, so it is copied without the compiled speed-up.
         shutil.copytree(Path(yaml.__file__).parent, out / "yaml", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd"))
+        for wheel in sorted(self.wheels_dir.glob("*.whl")) if self.wheels_dir else []:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(out)
         return True
 
 
-def handler_code() -> lambda_.Code:
+def handler_code(function: str = "ingest", wheels_dir: Path | None = None) -> lambda_.Code:
+    """The code of ``lambdas/<function>``, bundled in-process (see ``_CopyHandlerAndPackage``)."""
     return lambda_.Code.from_asset(
-        str(ROOT / "lambdas" / "ingest"),
+        str(ROOT / "lambdas" / function),
         bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"),
-                                 local=_CopyHandlerAndPackage()),
+                                 local=_CopyHandlerAndPackage(function, wheels_dir)),
     )
 
 

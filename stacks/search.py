@@ -13,25 +13,20 @@ published layers, as for the ingest Lambda.
 Known limit, not yet solved: that bundle is 96 MB unzipped (DuckDB's library alone is
 66 MB) and the AWS SDK for pandas 3.16.1 layer 204 MB, over Lambda's 250 MB for code
 and layers together, so this function will not deploy as it stands. A container image
-(10 GB limit) built by the deploy pipeline, or a bundle carrying a trimmed pyarrow in
-place of that layer, would fit.
+(10 GB limit) built by a deploy pipeline with Docker would fit; carrying pyarrow in the
+bundle instead of that layer fits only with pyarrow trimmed and numpy gone from the
+search path (pyarrow's and numpy's wheels unpack to 165 MB and 58 MB).
 """
 
 from __future__ import annotations
 
-import shutil
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsii
 from aws_cdk import (
     Aws,
-    BundlingOptions,
     CfnOutput,
-    DockerImage,
     Duration,
-    ILocalBundling,
     RemovalPolicy,
     Stack,
 )
@@ -49,7 +44,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.ingest import POWERTOOLS_VERSION, RUNTIME, SDK_FOR_PANDAS_VERSION
+from stacks.ingest import POWERTOOLS_VERSION, RUNTIME, SDK_FOR_PANDAS_VERSION, handler_code
 from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.processing import ArtifactError, ProcessingStack, _normalise, _wheel_key, pins
 from stacks.storage import StorageStack, objects_finding, zone_bucket
@@ -79,29 +74,6 @@ class SearchArtifacts:
             raise ArtifactError(f"the search wheelhouse {wheels_dir} lacks {', '.join(missing)}: "
                                 "rebuild it with `make search-wheels`")
         return cls(wheels_dir)
-
-
-@jsii.implements(ILocalBundling)
-class _SearchBundle:
-    """The handler, the core package, the source configs and the unpacked wheels."""
-
-    def __init__(self, wheels_dir: Path):
-        self.wheels_dir = wheels_dir
-
-    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:
-        out = Path(output_dir)
-        shutil.copy2(ROOT / "lambdas" / "search" / "handler.py", out / "handler.py")
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        shutil.copytree(ROOT / "veracity", out / "veracity", ignore=ignore, dirs_exist_ok=True)
-        shutil.copytree(ROOT / "sources", out / "sources", ignore=ignore, dirs_exist_ok=True)
-        import yaml  # pure-Python PyYAML, as the ingest bundle carries it
-
-        shutil.copytree(Path(yaml.__file__).parent, out / "yaml", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd"))
-        for wheel in sorted(self.wheels_dir.glob("*.whl")):
-            with zipfile.ZipFile(wheel) as archive:
-                archive.extractall(out)
-        return True
 
 
 class SearchStack(Stack):
@@ -155,10 +127,7 @@ class SearchStack(Stack):
         client_parameter = f"/{prefix}/search/page-client-id"
         self.function = lambda_.Function(
             self, "Handler", function_name=f"{prefix}-search", runtime=RUNTIME, handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(
-                str(ROOT / "lambdas" / "search"),
-                bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"),
-                                         local=_SearchBundle(artifacts.wheels_dir))),
+            code=handler_code("search", artifacts.wheels_dir),
             role=role, timeout=HANDLER_TIMEOUT, memory_size=HANDLER_MEMORY_MB,
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools),
                     lambda_.LayerVersion.from_layer_version_arn(self, "SdkForPandas", sdk_for_pandas)],
