@@ -59,11 +59,8 @@ class GlueArtifacts:
             similarity_jar = Path(similarity_jar_location())
         if not wheels_dir.is_dir():
             raise ArtifactError(f"no Glue wheelhouse at {wheels_dir}: build it with `make glue-wheels`")
-        wheels = {_wheel_key(p.name) for p in wheels_dir.glob("*.whl")}
-        held = {name for name, _version in wheels}
-        missing = [f"{name}=={version}" for name, version in pins(GLUE_REQUIREMENTS)
-                   if (_normalise(name), version) not in wheels]
-        if "veracity" not in held:
+        missing = missing_pins(wheels_dir, GLUE_REQUIREMENTS)
+        if "veracity" not in {name for name, _version in _wheels(wheels_dir)}:
             missing.insert(0, "veracity (the core package)")
         if missing:
             raise ArtifactError(f"the Glue wheelhouse {wheels_dir} lacks {', '.join(missing)}: "
@@ -80,6 +77,16 @@ def _normalise(name: str) -> str:
 def _wheel_key(filename: str) -> tuple[str, str]:
     name, version = filename.split("-")[:2]
     return _normalise(name), version
+
+
+def _wheels(wheels_dir: Path) -> set[tuple[str, str]]:
+    return {_wheel_key(p.name) for p in wheels_dir.glob("*.whl")}
+
+
+def missing_pins(wheels_dir: Path, requirements: Path) -> list[str]:
+    """The ``name==version`` pins of ``requirements`` with no wheel in ``wheels_dir``."""
+    wheels = _wheels(wheels_dir)
+    return [f"{name}=={version}" for name, version in pins(requirements) if (_normalise(name), version) not in wheels]
 
 
 def pins(requirements: Path) -> list[tuple[str, str]]:

@@ -46,7 +46,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.ingest import POWERTOOLS_VERSION, RUNTIME, SDK_FOR_PANDAS_VERSION, handler_code
 from stacks.nag import acknowledge, acknowledge_grant_actions
-from stacks.processing import ArtifactError, ProcessingStack, _normalise, _wheel_key, pins
+from stacks.processing import ArtifactError, ProcessingStack, missing_pins
 from stacks.storage import StorageStack, objects_finding, zone_bucket
 from veracity.search.auth import GROUP_ACCESS
 from veracity.search.server import PAGE_CONFIG, WEB_DIR
@@ -68,8 +68,7 @@ class SearchArtifacts:
     def checked(cls, wheels_dir: Path) -> SearchArtifacts:
         if not wheels_dir.is_dir():
             raise ArtifactError(f"no search wheelhouse at {wheels_dir}: build it with `make search-wheels`")
-        wheels = {_wheel_key(p.name) for p in wheels_dir.glob("*.whl")}
-        missing = [f"{n}=={v}" for n, v in pins(SEARCH_REQUIREMENTS) if (_normalise(n), v) not in wheels]
+        missing = missing_pins(wheels_dir, SEARCH_REQUIREMENTS)
         if missing:
             raise ArtifactError(f"the search wheelhouse {wheels_dir} lacks {', '.join(missing)}: "
                                 "rebuild it with `make search-wheels`")

@@ -106,7 +106,7 @@ def test_the_index_keys_a_query_as_it_keys_the_records(service):
 def test_each_record_is_reachable_by_its_own_keys(service):
     index = service.index
     for record in index.records.slice(0, 50).to_pylist():
-        found = index.candidates(query_keys([record]), frozenset()).records
+        found = index.candidates(query_keys([record]), frozenset())
         assert record["unique_id"] in found.column("unique_id").to_pylist()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from datetime import date
 from decimal import Decimal
 
 import boto3
@@ -37,7 +38,6 @@ from veracity.search.index import (
     MAX_POSTINGS,
     PERSON_SUMMARY,
     RECORD_COLUMNS,
-    Candidates,
     choose_postings,
     keys_sql,
     person_pages_sql,
@@ -173,12 +173,11 @@ class DynamoIndex:
         rows = [json.loads(items[f"R#{u}"]["r"]) for u in unique_ids if f"R#{u}" in items]
         return _records_table(rows, self.tf_columns)
 
-    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> Candidates:
+    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> pa.Table:
         items = self._get(f"K#{int(k)}" for k in np.unique(query_keys.astype(np.uint64)))
         postings = [(int(item["n"]), item["ids"]) for item in items.values()]
-        used, skipped = choose_postings(postings)
-        ids = sorted({i for ids in used for i in ids})
-        return Candidates(visible(self._records(ids[:MAX_CANDIDATES]), hidden_sources), len(used), skipped)
+        ids = sorted({i for ids in choose_postings(postings) for i in ids})
+        return visible(self._records(ids[:MAX_CANDIDATES]), hidden_sources)
 
     def with_tf(self, records: pa.Table) -> pa.Table:
         for column in self.tf_columns:
@@ -214,16 +213,12 @@ class DynamoIndex:
 
 
 def _summary(summary: dict) -> dict:
-    from datetime import date
-
     if summary.get("date_of_birth"):
         summary["date_of_birth"] = date.fromisoformat(summary["date_of_birth"])
     return summary
 
 
 def _records_table(rows: list[dict], columns: list[str]) -> pa.Table:
-    from datetime import date
-
     for row in rows:
         if row.get("date_of_birth"):
             row["date_of_birth"] = date.fromisoformat(row["date_of_birth"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -93,21 +92,11 @@ def restricted_sources() -> frozenset[str]:
     return frozenset(name for name, config in load_sources().items() if config.sensitivity == "restricted")
 
 
-def choose_postings(postings: list[tuple[int, object]]) -> tuple[list[object], int]:
+def choose_postings(postings: list[tuple[int, object]]) -> list[object]:
     """Of the query's keys found, as (records holding it, posting), the postings to read:
-    every key held by at most MAX_POSTINGS records, or, when there is none, the rarest
-    one. Returns them and how many keys were skipped as too common."""
+    every key held by at most MAX_POSTINGS records, or, when there is none, the rarest one."""
     ordered = sorted(postings, key=lambda p: p[0])
-    rare = [p for _, p in ordered if _ <= MAX_POSTINGS]
-    used = rare or [p for _, p in ordered[:1]]
-    return used, len(ordered) - len(used)
-
-
-@dataclass
-class Candidates:
-    records: pa.Table  # RECORD_COLUMNS and tf_<column>, one row per candidate record
-    keys_used: int
-    keys_skipped: int  # too common to help
+    return [p for n, p in ordered if n <= MAX_POSTINGS] or [p for _, p in ordered[:1]]
 
 
 class SnapshotIndex:
@@ -134,23 +123,23 @@ class SnapshotIndex:
         self._person_row = {p: i for i, p in enumerate(self.persons.column("person_id").to_pylist())}
         self._merged_into = dict(con.execute(
             "SELECT other_person_id, person_id FROM person_id_history WHERE event = 'merged'").fetchall())
-        self._lake, self._snapshot = lake, snapshot
+        self._lake = lake
         con.close()
 
     @property
     def size(self) -> dict[str, int]:
         return {"records": self.records.num_rows, "keys": len(self._keys), "persons": self.persons.num_rows}
 
-    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> Candidates:
+    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> pa.Table:
         """The records holding any of ``query_keys`` (common keys only when nothing
         rarer reaches anyone), less those of ``hidden_sources``."""
         query_keys = np.unique(query_keys.astype(np.uint64))
         starts = np.searchsorted(self._keys, query_keys, side="left")
         ends = np.searchsorted(self._keys, query_keys, side="right")
-        used, skipped = choose_postings([(e - s, (s, e)) for s, e in zip(starts, ends, strict=True) if e > s])
+        used = choose_postings([(e - s, (s, e)) for s, e in zip(starts, ends, strict=True) if e > s])
         rows = np.unique(np.concatenate([self._rows[s:e] for s, e in used])) if used else np.array([], np.int32)
         records = self.records.take(pa.array(rows[:MAX_CANDIDATES]))
-        return Candidates(self.with_tf(visible(records, hidden_sources)), len(used), skipped)
+        return self.with_tf(visible(records, hidden_sources))
 
     def with_tf(self, records: pa.Table) -> pa.Table:
         for column in self.tf_columns:

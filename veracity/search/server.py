@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,12 +132,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815
 
-
-def serve(lake: Lake, host: str = "127.0.0.1", port: int = 8080, ready: Callable[[SearchServer], None] | None = None) -> None:
-    server = SearchServer(lake, host, port)
-    if ready:
-        ready(server)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()

@@ -72,10 +72,9 @@ class SearchService:
         records = query.as_records()
         record = records.slice(0, 1)
         variants = self._variants(records)
-        found = self.index.candidates(query_keys(variants.to_pylist()), self.hidden_sources(user))
-        if found.records.num_rows == 0:
+        candidates = self.index.candidates(query_keys(variants.to_pylist()), self.hidden_sources(user))
+        if candidates.num_rows == 0:
             return []
-        candidates = found.records
         scored = self.scorer.score(
             self.index.with_tf(model.prepare(record.select(list(CLEAN_PERSON.column_names)))),
             model.prepare(candidates.drop_columns(["person_id", "source_system"])),
