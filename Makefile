@@ -25,7 +25,7 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(VENV)/bin/veracity demo
 
-test: setup
+test: setup search-wheels
 	$(PY) -m pytest
 
 # ruff, then cfn-lint (settings in .cfnlintrc.yaml) over every template of a
@@ -56,8 +56,8 @@ $(GLUE_WHEELS_STAMP): requirements-glue.txt pyproject.toml $(shell find veracity
 	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps -w $(GLUE_WHEELS) .
 	touch $@
 
-# The search Lambda's packages beyond its layers: manylinux wheels for Python 3.13,
-# unpacked into its bundle at synth (no Docker).
+# The search Lambda's packages (it has no layer): manylinux wheels for Python 3.13,
+# unpacked into its bundle at synth (no Docker). The tests check that bundle's size.
 SEARCH_WHEELS := build/search-wheels
 SEARCH_WHEELS_STAMP := build/.search-wheels-built
 

@@ -40,7 +40,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge, acknowledge_grant_actions
-from stacks.processing import ProcessingStack
+from stacks.processing import ArtifactError, ProcessingStack
 from stacks.storage import StorageStack, objects_finding, zone_bucket
 from veracity.ingest.events import MAX_RECEIVES, landing_event_pattern
 
@@ -53,15 +53,19 @@ SDK_FOR_PANDAS_VERSION = "3.16.1"  # pyarrow, pandas and numpy for the core pack
 HANDLER_TIMEOUT = Duration.minutes(15)
 HANDLER_MEMORY_MB = 2048
 IDEMPOTENCY_TTL = "expiration"  # the attribute Powertools' idempotency records expire by
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes: Lambda's 250 MB for a function's code and layers together
 
 
 @jsii.implements(ILocalBundling)
 class _CopyHandlerAndPackage:
     """A Lambda bundle without Docker: a handler, the core package, the source configs,
-    and the unpacked wheels of ``wheels_dir`` when one is given."""
+    and the unpacked wheels of ``wheels_dir`` when one is given, less the ``exclude``
+    globs (parts of wheels the function never loads). With ``size_limit``, a bundle
+    that unpacks to more bytes stops the synthesis: Lambda would refuse it at deploy."""
 
-    def __init__(self, function: str, wheels_dir: Path | None = None):
-        self.function, self.wheels_dir = function, wheels_dir
+    def __init__(self, function: str, wheels_dir: Path | None = None, exclude: tuple[str, ...] = (),
+                 size_limit: int | None = None):
+        self.function, self.wheels_dir, self.exclude, self.size_limit = function, wheels_dir, exclude, size_limit
 
     def try_bundle(self, output_dir: str, *, image, **_options) -> bool:
         out = Path(output_dir)
@@ -76,15 +80,36 @@ class _CopyHandlerAndPackage:
         for wheel in sorted(self.wheels_dir.glob("*.whl")) if self.wheels_dir else []:
             with zipfile.ZipFile(wheel) as archive:
                 archive.extractall(out)
+        remove_matching(out, self.exclude)
+        size = unpacked_size(out)
+        if self.size_limit is not None and size > self.size_limit:
+            raise ArtifactError(f"the {self.function} Lambda's bundle unpacks to {size:,} bytes, "
+                                f"over Lambda's limit of {self.size_limit:,}")
         return True
 
 
-def handler_code(function: str = "ingest", wheels_dir: Path | None = None) -> lambda_.Code:
+def remove_matching(directory: Path, patterns: tuple[str, ...]) -> None:
+    """Delete the files and folders under ``directory`` matching any glob of ``patterns``."""
+    for pattern in patterns:
+        for path in sorted(directory.glob(pattern), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+
+
+def unpacked_size(directory: Path) -> int:
+    """The bytes Lambda counts for a bundle: every file's size, unzipped."""
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def handler_code(function: str = "ingest", wheels_dir: Path | None = None, exclude: tuple[str, ...] = (),
+                 size_limit: int | None = None) -> lambda_.Code:
     """The code of ``lambdas/<function>``, bundled in-process (see ``_CopyHandlerAndPackage``)."""
     return lambda_.Code.from_asset(
         str(ROOT / "lambdas" / function),
         bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"),
-                                 local=_CopyHandlerAndPackage(function, wheels_dir)),
+                                 local=_CopyHandlerAndPackage(function, wheels_dir, exclude, size_limit)),
     )
 
 

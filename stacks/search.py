@@ -7,15 +7,12 @@ CloudFront, which also routes ``/api/*`` to the API so page and API share an ori
 
 The Lambda's bundle is made without Docker: the handler, the core package, the source
 configs and the manylinux wheels of ``requirements-search.txt`` (``make
-search-wheels``) unpacked beside them; Powertools and pyarrow/numpy come from AWS's
-published layers, as for the ingest Lambda.
-
-Known limit, not yet solved: that bundle is 96 MB unzipped (DuckDB's library alone is
-66 MB) and the AWS SDK for pandas 3.16.1 layer 204 MB, over Lambda's 250 MB for code
-and layers together, so this function will not deploy as it stands. A container image
-(10 GB limit) built by a deploy pipeline with Docker would fit; carrying pyarrow in the
-bundle instead of that layer fits only with pyarrow trimmed and numpy gone from the
-search path (pyarrow's and numpy's wheels unpack to 165 MB and 58 MB).
+search-wheels``) unpacked beside them, Powertools and pyarrow included, and no layer.
+The search path needs no numpy or pandas, so AWS SDK for pandas' layer (204 MB) is not
+used: with it no bundle holding DuckDB (66 MB) fits Lambda's 250 MB. Parts of pyarrow
+the search never loads (Flight, C++ headers and tests, duplicate copies of its Python
+bridge) are left out (``BUNDLE_EXCLUDES``), and a bundle over Lambda's limit stops
+the synthesis.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.ingest import POWERTOOLS_VERSION, RUNTIME, SDK_FOR_PANDAS_VERSION, handler_code
+from stacks.ingest import LAMBDA_UNZIPPED_LIMIT, RUNTIME, handler_code
 from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.processing import ArtifactError, ProcessingStack, missing_pins
 from stacks.storage import StorageStack, objects_finding, zone_bucket
@@ -54,6 +51,16 @@ from veracity.search.server import PAGE_CONFIG, WEB_DIR
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_REQUIREMENTS = ROOT / "requirements-search.txt"
 HANDLER_MEMORY_MB = 3008  # scoring is CPU-bound: memory buys the CPU
+# Parts of the unpacked wheels the search never loads. pyarrow's extension modules need
+# libarrow_python.so.<major> only; the wheel also carries it unversioned and fully
+# versioned, as copies (wheels hold no symbolic links). Substrait stays: pyarrow.lib needs it.
+BUNDLE_EXCLUDES = (
+    "pyarrow/include", "pyarrow/src", "pyarrow/tests", "pyarrow/**/*.pxd", "pyarrow/*.pyx", "pyarrow/*.pxi",
+    "pyarrow/_pyarrow_cpp_tests.*", "pyarrow/libarrow_flight.so*", "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/_flight.*", "pyarrow/libarrow_python.so", "pyarrow/libarrow_python.so.*.*.*",
+    "pyarrow/libarrow_python_parquet_encryption.so", "pyarrow/libarrow_python_parquet_encryption.so.*.*.*",
+    "splink/internals/files/spark_jars",
+)
 HANDLER_TIMEOUT = Duration.seconds(29)  # API Gateway's integration limit
 SEARCH_RATE_PER_5_MINUTES = 600  # per client address, at the WAF
 
@@ -117,19 +124,13 @@ class SearchStack(Stack):
         role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description=f"{prefix}: the person search Lambda")
         log_group.grant_write(role)
-        powertools = ssm.StringParameter.value_for_string_parameter(
-            self, f"/aws/service/powertools/python/x86_64/python3.13/{POWERTOOLS_VERSION}")
-        sdk_for_pandas = ssm.StringParameter.value_for_string_parameter(
-            self, f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/{config.region}/py3.13/x86_64/layer-arn")
         # The page's client is made after CloudFront (its callback is the page's address);
         # the Lambda reads its id from this parameter, so neither waits on the other.
         client_parameter = f"/{prefix}/search/page-client-id"
         self.function = lambda_.Function(
             self, "Handler", function_name=f"{prefix}-search", runtime=RUNTIME, handler="handler.lambda_handler",
-            code=handler_code("search", artifacts.wheels_dir),
+            code=handler_code("search", artifacts.wheels_dir, BUNDLE_EXCLUDES, LAMBDA_UNZIPPED_LIMIT),
             role=role, timeout=HANDLER_TIMEOUT, memory_size=HANDLER_MEMORY_MB,
-            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools),
-                    lambda_.LayerVersion.from_layer_version_arn(self, "SdkForPandas", sdk_for_pandas)],
             environment={
                 "VERACITY_LAKE": processing.lake_uri,
                 "SEARCH_TABLE": processing.search_index.table_name,
@@ -262,8 +263,8 @@ class SearchStack(Stack):
         acknowledge(role, objects_finding(config, "SearchAudit"),
                     "The Lambda writes one new audit object per request, under keys it derives from the time and request id.")
         acknowledge_grant_actions(role, "CDK's grants to the search Lambda on the model, audit bucket and data key")
-        acknowledge(self.function, "AwsSolutions-L1", "Python 3.13 is the newest runtime both published layers "
-                    "(Powertools, AWS SDK for pandas) are pinned for; move with them.")
+        acknowledge(self.function, "AwsSolutions-L1", "Python 3.13, the runtime of the ingest Lambda's published "
+                    "layers; the search wheelhouse is built for it (`make search-wheels`): move them together.")
         acknowledge(self.distribution, "AwsSolutions-CFR1", "The page serves officers anywhere in the UK and on "
                     "mutual aid; the user pool, not geography, decides who may search.")
         acknowledge(self.distribution, "AwsSolutions-CFR2", "CloudFront's WAF must live in us-east-1; the API's "

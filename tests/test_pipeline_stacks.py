@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ from aws_cdk.assertions import Template
 from app import build_app
 from stacks.analytics import spice_dataset_ids
 from stacks.config import ENVIRONMENTS
-from stacks.processing import ArtifactError, GlueArtifacts
+from stacks.ingest import LAMBDA_UNZIPPED_LIMIT, _CopyHandlerAndPackage, unpacked_size
+from stacks.processing import ArtifactError, GlueArtifacts, pins
+from stacks.search import BUNDLE_EXCLUDES, SEARCH_REQUIREMENTS
 from tests.cdk_app import ROOT, app_context, placeholder_wheelhouse
 from veracity.ingest.events import landing_event_pattern
 
@@ -208,6 +212,50 @@ def test_the_lambda_bundle_imports_with_only_what_the_layers_provide(synthesized
     result = subprocess.run([sys.executable, "-c", IMPORT_FROM_BUNDLE], cwd=bundle, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len(list((ROOT / "sources").glob("*.yaml"))))
+
+
+def test_a_lambda_bundle_leaves_out_what_it_excludes_and_stops_over_lambdas_size_limit(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "big-1.0-py3-none-any.whl", "w") as archive:
+        archive.writestr("big/__init__.py", "")
+        archive.writestr("big/libbig.so.1", b"\0" * 300_000)
+        archive.writestr("big/libbig.so.1.0", b"\0" * 300_000)  # a wheel's copy of the same library
+        archive.writestr("big/include/big.h", "")
+    trimmed = tmp_path / "trimmed"
+    trimmed.mkdir()
+    assert _CopyHandlerAndPackage("search", wheels, ("big/include", "big/libbig.so.*.*")).try_bundle(str(trimmed), image=None)
+    assert {p.name for p in (trimmed / "big").iterdir()} == {"__init__.py", "libbig.so.1"}
+    assert (trimmed / "handler.py").is_file() and (trimmed / "veracity" / "search" / "service.py").is_file()
+    size = unpacked_size(trimmed)
+    (tmp_path / "whole").mkdir()
+    with pytest.raises(ArtifactError, match=r"search Lambda's bundle unpacks to [\d,]+ bytes, over Lambda's limit"):
+        _CopyHandlerAndPackage("search", wheels, ("big/include",), size + 100_000).try_bundle(str(tmp_path / "whole"), image=None)
+
+
+SEARCH_WHEELHOUSE = ROOT / "build" / "search-wheels"
+
+
+@pytest.mark.skipif(not (ROOT / "build" / ".search-wheels-built").exists(),
+                    reason="the search wheelhouse is not built (`make test` builds it: `make search-wheels`)")
+def test_the_search_lambda_bundle_fits_lambda_and_keeps_every_library_pyarrow_links(tmp_path):
+    """The real wheelhouse, trimmed by ``BUNDLE_EXCLUDES``: under Lambda's 250 MB, and each
+    Arrow library an extension module of pyarrow names is still in the bundle."""
+    assert _CopyHandlerAndPackage("search", SEARCH_WHEELHOUSE, BUNDLE_EXCLUDES, LAMBDA_UNZIPPED_LIMIT).try_bundle(
+        str(tmp_path), image=None)
+    assert unpacked_size(tmp_path) <= LAMBDA_UNZIPPED_LIMIT
+    pyarrow = tmp_path / "pyarrow"
+    present = {p.name for p in pyarrow.iterdir()}
+    assert not [n for n in present if "flight" in n and ".so" in n] and "include" not in present
+    for module in ("duckdb", "splink", "jwt", "cryptography", "aws_lambda_powertools", "aws_xray_sdk", "wrapt"):
+        assert (tmp_path / module).is_dir() or list(tmp_path.glob(f"_{module}*.so")), module
+    assert not (tmp_path / "numpy").exists() and not (tmp_path / "pandas").exists()
+    for library in pyarrow.glob("*.so*"):
+        linked = {m.decode() for m in re.findall(rb"lib(?:arrow|parquet)[a-z_]*\.so(?:\.\d+)*", library.read_bytes())}
+        if library.name.startswith("lib.cpython"):
+            so_version = f"{dict(pins(SEARCH_REQUIREMENTS))['pyarrow'].split('.')[0]}00"
+            assert {f"libarrow.so.{so_version}", f"libarrow_python.so.{so_version}"} <= linked
+        assert linked <= present, (library.name, linked - present)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

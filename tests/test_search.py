@@ -99,7 +99,7 @@ def test_the_index_keys_a_query_as_it_keys_the_records(service):
     con = duckdb.connect()
     con.register("sample", records.append_column("row", pa.array(np.arange(records.num_rows, dtype=np.int32))))
     by_sql = sorted(int(k) for k, in con.execute(f"SELECT key FROM ({keys_sql('sample')})").fetchall())
-    assert by_sql == sorted(int(k) for k in query_keys(records.to_pylist()))
+    assert sorted(set(by_sql)) == query_keys(records.to_pylist())
     assert len(by_sql) > 200
 
 

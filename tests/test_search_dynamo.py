@@ -132,3 +132,61 @@ def test_a_publish_writes_only_the_items_that_changed(resolved_lake, moto_endpoi
     assert table.get_item(Key={"pk": f"M#{merge['other_person_id']}"})["Item"]["to"] == merge["person_id"]
     index = DynamoIndex(table.name, lake, resource=dynamodb)
     assert index.run_id == summary.run_id and index.survivor(merge["other_person_id"]) == merge["person_id"]
+
+
+SEARCH_WITHOUT_NUMPY = """
+import importlib.abc, json, os, sys
+class Absent(importlib.abc.MetaPathFinder):  # neither is in the search Lambda's bundle
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("numpy", "pandas"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Absent())
+sys.path.insert(0, os.environ["TRIMMED"])
+import pyarrow
+assert pyarrow.__file__.startswith(os.environ["TRIMMED"]), pyarrow.__file__
+from veracity.lake import Lake
+from veracity.search.auth import User
+from veracity.search.dynamo import DynamoIndex
+from veracity.search.query import parse_search
+from veracity.search.service import SearchService
+service = SearchService(DynamoIndex(os.environ["SEARCH_TABLE"], Lake.open(os.environ["VERACITY_LAKE"])))
+request = json.loads(sys.stdin.read())
+user = User("dc-1", ("admin",))
+print(json.dumps({"searches": [service.search(parse_search(q), user) for q in request["queries"]],
+                  "person": service.person(request["person"], user)}, default=str))
+"""
+
+
+def test_the_search_runs_without_numpy_or_pandas_on_pyarrow_trimmed_as_the_lambda_bundle_is(indexes, resolved_lake,
+                                                                                          tmp_path):
+    """The search Lambda's bundle has no numpy or pandas and a trimmed pyarrow (its
+    size limit): searches and a person page over DynamoDB come out as they do here."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyarrow
+
+    from stacks.ingest import remove_matching
+    from stacks.search import BUNDLE_EXCLUDES
+
+    _, dynamo, _, table = indexes
+    lake, _ = resolved_lake
+    trimmed = tmp_path / "bundle"
+    shutil.copytree(Path(pyarrow.__file__).parent, trimmed / "pyarrow")
+    remove_matching(trimmed, BUNDLE_EXCLUDES)
+    assert not list((trimmed / "pyarrow").glob("libarrow_python.so.*.*.*"))
+    queries = [search.params for search in known_searches(lake, 10, seed=11)]
+    person = dynamo.records.column("person_id")[0].as_py()
+    result = subprocess.run(
+        [sys.executable, "-c", SEARCH_WITHOUT_NUMPY], input=json.dumps({"queries": queries, "person": person}),
+        capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "TRIMMED": str(trimmed), "SEARCH_TABLE": table.name, "VERACITY_LAKE": lake.root},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    service = SearchService(dynamo)
+    expected = {"searches": [service.search(parse_search(q), ADMIN) for q in queries], "person": service.person(person, ADMIN)}
+    assert json.loads(result.stdout) == json.loads(json.dumps(expected, default=str))
+    assert any(found for found in expected["searches"])

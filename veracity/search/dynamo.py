@@ -26,7 +26,6 @@ from datetime import date
 from decimal import Decimal
 
 import boto3
-import numpy as np
 import pyarrow as pa
 
 from veracity import snapshots
@@ -173,8 +172,8 @@ class DynamoIndex:
         rows = [json.loads(items[f"R#{u}"]["r"]) for u in unique_ids if f"R#{u}" in items]
         return _records_table(rows, self.tf_columns)
 
-    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> pa.Table:
-        items = self._get(f"K#{int(k)}" for k in np.unique(query_keys.astype(np.uint64)))
+    def candidates(self, query_keys: list[int], hidden_sources: frozenset[str]) -> pa.Table:
+        items = self._get(f"K#{k}" for k in query_keys)
         postings = [(int(item["n"]), item["ids"]) for item in items.values()]
         ids = sorted({i for ids in choose_postings(postings) for i in ids})
         return visible(self._records(ids[:MAX_CANDIDATES]), hidden_sources)

@@ -7,15 +7,16 @@ search finds the records a pipeline run would have compared it with.
 
 ``SnapshotIndex`` serves a lake's published snapshot from memory: sorted 64-bit key
 hashes (a binary search per key) and the records' compared fields in one Arrow table.
+The search path needs no numpy, so the search Lambda's bundle fits Lambda's size limit.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from splink.internals.input_column import InputColumn
@@ -69,16 +70,16 @@ def term_frequency_sql(column: str, table: str) -> str:
     return term_frequencies_for_single_column_sql(InputColumn(column, sqlglot_dialect_str="duckdb"), table)
 
 
-def query_keys(records: list[dict]) -> np.ndarray:
-    """The search keys of clean records (dicts), as ``keys_sql`` makes them."""
-    keys = []
+def query_keys(records: list[dict]) -> list[int]:
+    """The search keys of clean records (dicts), as ``keys_sql`` makes them: sorted, each once."""
+    keys = set()
     for record in records:
         for i, columns in enumerate(SEARCH_KEY_COLUMNS):
             values = [record.get(c) for c in columns]
             if all(v is not None for v in values):
                 digest = hashlib.md5("|".join([str(i), *map(str, values)]).encode()).digest()
-                keys.append(int.from_bytes(digest[8:], "little"))
-    return np.array(keys, dtype=np.uint64)
+                keys.add(int.from_bytes(digest[8:], "little"))
+    return sorted(keys)
 
 
 def visible(records: pa.Table, hidden_sources: frozenset[str]) -> pa.Table:
@@ -116,9 +117,9 @@ class SnapshotIndex:
             self.term_frequencies[column] = dict(con.execute(term_frequency_sql(column, "search_records")).fetchall())
         # One chunk per column: taking rows from many chunks costs a pass over all of them.
         self.records = con.sql("SELECT * EXCLUDE (row) FROM search_records ORDER BY row").to_arrow_table().combine_chunks()
-        keys = con.sql(f"SELECT key, row FROM ({keys_sql('search_records')}) ORDER BY key, row").fetchnumpy()
-        self._keys = keys["key"].astype(np.uint64)
-        self._rows = keys["row"].astype(np.int32)
+        keys = con.sql(f"SELECT key, row FROM ({keys_sql('search_records')}) ORDER BY key, row").to_arrow_table()
+        self._keys = _as_sequence(keys.column("key").combine_chunks(), "Q")  # for bisect, without a copy
+        self._rows = keys.column("row").combine_chunks()
         self.persons = con.sql(f"SELECT {', '.join(PERSON_SUMMARY)} FROM person").to_arrow_table().combine_chunks()
         self._person_row = {p: i for i, p in enumerate(self.persons.column("person_id").to_pylist())}
         self._merged_into = dict(con.execute(
@@ -130,15 +131,13 @@ class SnapshotIndex:
     def size(self) -> dict[str, int]:
         return {"records": self.records.num_rows, "keys": len(self._keys), "persons": self.persons.num_rows}
 
-    def candidates(self, query_keys: np.ndarray, hidden_sources: frozenset[str]) -> pa.Table:
+    def candidates(self, query_keys: list[int], hidden_sources: frozenset[str]) -> pa.Table:
         """The records holding any of ``query_keys`` (common keys only when nothing
         rarer reaches anyone), less those of ``hidden_sources``."""
-        query_keys = np.unique(query_keys.astype(np.uint64))
-        starts = np.searchsorted(self._keys, query_keys, side="left")
-        ends = np.searchsorted(self._keys, query_keys, side="right")
-        used = choose_postings([(e - s, (s, e)) for s, e in zip(starts, ends, strict=True) if e > s])
-        rows = np.unique(np.concatenate([self._rows[s:e] for s, e in used])) if used else np.array([], np.int32)
-        records = self.records.take(pa.array(rows[:MAX_CANDIDATES]))
+        spans = [(bisect.bisect_left(self._keys, k), bisect.bisect_right(self._keys, k)) for k in set(query_keys)]
+        used = choose_postings([(end - start, (start, end)) for start, end in spans if end > start])
+        rows = sorted({row for start, end in used for row in self._rows.slice(start, end - start).to_pylist()})
+        records = self.records.take(pa.array(rows[:MAX_CANDIDATES], pa.int64()))
         return self.with_tf(visible(records, hidden_sources))
 
     def with_tf(self, records: pa.Table) -> pa.Table:
@@ -173,6 +172,15 @@ class SnapshotIndex:
         finally:
             con.close()
         return json.loads(found[0][1])
+
+
+def _as_sequence(array: pa.Array, format: str) -> memoryview:
+    """A fixed-width Arrow array without nulls as a read-only sequence of Python numbers
+    (``format`` as in ``struct``), sharing the array's memory."""
+    data = array.buffers()[1]
+    if data is None or len(array) == 0:
+        return memoryview(b"").cast(format)
+    return memoryview(data).cast(format)[array.offset:array.offset + len(array)]
 
 
 def person_pages_sql(where: str = "") -> str:

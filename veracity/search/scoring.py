@@ -18,8 +18,8 @@ import warnings
 from dataclasses import dataclass
 
 import duckdb
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker
 
 from veracity.matching import model
@@ -111,31 +111,34 @@ class Scorer:
     def score(self, query: pa.Table, candidates: pa.Table) -> pa.Table:
         vectors = self._run(self._vectors_sql, query, candidates)
         out = {"unique_id_r": vectors.column("unique_id_r"), "match_weight": None, "match_probability": None}
-        total = np.full(vectors.num_rows, self.prior_weight)
+        zeros = pa.repeat(pa.scalar(0.0), vectors.num_rows)
+        total = pc.add(zeros, self.prior_weight)
         for name in self.comparisons:
-            gamma = vectors.column(f"gamma_{name}").to_numpy(zero_copy_only=False)
+            gamma = vectors.column(f"gamma_{name}").combine_chunks()
             levels = self._weights[name]
-            weight = np.zeros(len(gamma))
-            adjustment = np.zeros(len(gamma))
+            at_level = pc.index_in(gamma, value_set=pa.array(list(levels), gamma.type))
+            weight = pc.take(pa.array([level.weight for level in levels.values()], pa.float64()), at_level)
+            adjustment = zeros
             for value, level in levels.items():
-                at = gamma == value
-                weight[at] = level.weight
-                if level.tf_column and at.any():
-                    tf_l = vectors.column(f"tf_{level.tf_column}_l").to_numpy(zero_copy_only=False).astype(float)[at]
-                    tf_r = vectors.column(f"tf_{level.tf_column}_r").to_numpy(zero_copy_only=False).astype(float)[at]
-                    either = np.where(np.isnan(tf_l), tf_r, tf_l)
-                    other = np.where(np.isnan(tf_r), tf_l, tf_r)
-                    u = np.fmax(np.fmax(either, other), level.tf_minimum_u)
-                    adjustment[at] = np.where(np.isnan(either), 0.0, level.tf_weight * (level.tf_log2_u - np.log2(u)))
+                at = pc.equal(gamma, value)
+                if level.tf_column and pc.any(at).as_py():
+                    tf_l = vectors.column(f"tf_{level.tf_column}_l").cast(pa.float64())
+                    tf_r = vectors.column(f"tf_{level.tf_column}_r").cast(pa.float64())
+                    # Splink's adjustment: against the rarer-looking side's u, never below the level's floor.
+                    u = pc.max_element_wise(tf_l, tf_r, level.tf_minimum_u)
+                    adjusted = pc.multiply(pc.subtract(level.tf_log2_u, pc.log2(u)), level.tf_weight)
+                    adjusted = pc.if_else(pc.and_(pc.is_null(tf_l), pc.is_null(tf_r)), 0.0, adjusted)
+                    adjustment = pc.if_else(at, adjusted, adjustment)
             out[f"gamma_{name}"] = gamma
             out[f"mw_{name}"] = weight
             if any(level.tf_column for level in levels.values()):
                 out[f"mw_tf_adj_{name}"] = adjustment
-            total += weight + adjustment
+            total = pc.add(total, pc.add(weight, adjustment))
         out["match_weight"] = total
         # 2^w / (1 + 2^w), computed without overflow for large |w|, as Splink does.
-        out["match_probability"] = np.where(total >= 0, 1 / (1 + np.exp2(-np.abs(total))),
-                                            np.exp2(-np.abs(total)) / (1 + np.exp2(-np.abs(total))))
+        small = pc.power(2.0, pc.negate(pc.abs(total)))
+        out["match_probability"] = pc.if_else(pc.greater_equal(total, 0.0), pc.divide(1.0, pc.add(small, 1.0)),
+                                              pc.divide(small, pc.add(small, 1.0)))
         return pa.table(out)
 
     def score_with_splink(self, query: pa.Table, candidates: pa.Table) -> pa.Table:
