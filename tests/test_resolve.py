@@ -111,3 +111,20 @@ def test_identical_records_that_could_not_link_are_scored_alone(resolved_lake, t
     assert cluster_of["test:name-only-1"] != cluster_of["test:name-only-2"]
     assert cluster_of["test:copy-1"] == cluster_of["test:copy-2"] == cluster_of[known["unique_id"]] != cluster_of["test:copy-3"]
     assert (known["unique_id"], "test:copy-3") in _pairs(resolution)  # scored, kept as evidence, not linked
+
+
+def test_duckdb_works_in_its_share_of_the_memory_setting_and_a_bad_setting_is_refused(monkeypatch):
+    from veracity.errors import ConfigError
+    from veracity.matching.resolve import limit_memory
+
+    con = duckdb.connect()
+    monkeypatch.setenv("VERACITY_DUCKDB_MEMORY", "2GiB")
+    limit_memory(con, 0.5)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.0 GiB"
+    monkeypatch.setenv("VERACITY_DUCKDB_MEMORY", "3000MB")
+    limit_memory(con)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "2.7 GiB"
+    for bad in ("lots", "8 parsecs", "-1GB"):
+        monkeypatch.setenv("VERACITY_DUCKDB_MEMORY", bad)
+        with pytest.raises(ConfigError, match="not an amount of memory"):
+            limit_memory(con)

@@ -38,11 +38,11 @@ def compare_partitions(con: duckdb.DuckDBPyConnection, first: pa.Table, second: 
                    (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM firsts) AS first_pairs,
                    (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM seconds) AS second_pairs
         )
-        SELECT (SELECT count(*) FROM both_), first_pairs + second_pairs - together, together,
+        SELECT (SELECT coalesce(sum(n), 0) FROM cells), first_pairs + second_pairs - together, together,
                (SELECT count(DISTINCT s.second_id) FROM seconds s JOIN cells c ON c.second_id = s.second_id
                 JOIN firsts f ON f.first_id = c.first_id
                 WHERE s.parts > 1 OR f.n <> s.n)
         FROM totals
     """).fetchall()[0]
-    return Consistency(records_compared=row[0], pairs_in_either=int(row[1]), pairs_in_both=int(row[2]),
+    return Consistency(records_compared=int(row[0]), pairs_in_either=int(row[1]), pairs_in_both=int(row[2]),
                        persons_differing=row[3])

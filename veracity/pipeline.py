@@ -25,7 +25,14 @@ from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
 from veracity.matching.incremental import resolve_increment
-from veracity.matching.resolve import RECORDS_TABLE, Resolution, connect, resolve, train
+from veracity.matching.resolve import (
+    RECORDS_TABLE,
+    Resolution,
+    connect,
+    limit_memory,
+    resolve,
+    train,
+)
 from veracity.schema import (
     CLEAN_PERSON,
     CLUSTER_SIZES,
@@ -40,6 +47,7 @@ from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
 PERSON_XREF_IDS = pa.schema([("unique_id", pa.string()), ("person_id", pa.string())])
+GOLDEN_MEMORY_SHARE = 0.5  # of DuckDB's budget, in a full run's golden stage
 
 
 @dataclass
@@ -460,6 +468,9 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
             review_candidates=MATCH_PAIRS.empty(),
         )
     lap("match")
+    # The golden stage holds the records and the resolution as Arrow tables beside
+    # DuckDB (about as much again at ten million records): DuckDB gets half the budget.
+    limit_memory(con, GOLDEN_MEMORY_SHARE)
     resolved = _golden_all(con, previous, run_id, trust, decisions, records, resolution, progress, full)
     return resolved, trained.version if trained is not None else None
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
+from veracity.errors import ConfigError
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
 
@@ -33,7 +35,7 @@ COUNT_SAMPLE_RECORDS = 200_000
 # Records on the left-hand side of each prediction pass: bounds the memory scoring needs.
 PREDICT_CHUNK_RECORDS = 1_000_000
 # DuckDB's working memory before it spills to the scratch directory.
-MEMORY_LIMIT = os.environ.get("VERACITY_DUCKDB_MEMORY", "8GB")
+DEFAULT_MEMORY_LIMIT = "8GB"  # VERACITY_DUCKDB_MEMORY overrides it
 RECORDS_TABLE = "veracity_records"
 REPRESENTATIVES_TABLE = "veracity_representatives"
 GROUP_COLUMN = "veracity_group"
@@ -64,10 +66,23 @@ def person_id_for(cluster_key: str) -> str:
 def connect(scratch: str) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that spills to ``scratch`` rather than run out of memory."""
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    limit_memory(con)
     con.execute(f"SET temp_directory = '{scratch}'")
     con.execute("SET preserve_insertion_order = false")
     return con
+
+
+_BYTES = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, share: float = 1.0) -> None:
+    """Let DuckDB work in ``share`` of VERACITY_DUCKDB_MEMORY (default 8GB), spilling the rest."""
+    setting = os.environ.get("VERACITY_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", setting)
+    if not found or found.group(2).lower() not in _BYTES:
+        raise ConfigError(f"VERACITY_DUCKDB_MEMORY={setting!r} is not an amount of memory such as 8GB")
+    con.execute(f"SET memory_limit = '{int(float(found.group(1)) * _BYTES[found.group(2).lower()] * share)}B'")
 
 
 def _quiet() -> None:
