@@ -47,7 +47,7 @@ from veracity.sources import DEFAULT_TRUST, SourceConfig, load_sources
 
 Progress = Callable[[str], None]
 PERSON_XREF_IDS = pa.schema([("unique_id", pa.string()), ("person_id", pa.string())])
-GOLDEN_MEMORY_SHARE = 0.5  # of DuckDB's budget, in a full run's golden stage
+GOLDEN_MEMORY_SHARE = 0.6  # of DuckDB's budget, in a full run's golden stage
 
 
 @dataclass
@@ -469,7 +469,7 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
         )
     lap("match")
     # The golden stage holds the records and the resolution as Arrow tables beside
-    # DuckDB (about as much again at ten million records): DuckDB gets half the budget.
+    # DuckDB (about as much again at ten million records): DuckDB gets a share of its budget.
     limit_memory(con, GOLDEN_MEMORY_SHARE)
     resolved = _golden_all(con, previous, run_id, trust, decisions, records, resolution, progress, full)
     return resolved, trained.version if trained is not None else None

@@ -414,13 +414,12 @@ def _constrained(con: duckdb.DuckDBPyConnection, decisions: pa.Table) -> pa.Tabl
         WHERE d.decision = 'cannot_link'
         """
     )
-    clusters = con.sql("SELECT * FROM veracity_clusters").to_arrow_table()
     suspect_members = con.sql(
         f"SELECT c.unique_id, c.cluster_id, r.pnc_id FROM veracity_clusters c JOIN veracity_suspect USING (cluster_id) "
         f"JOIN {RECORDS_TABLE} r USING (unique_id)"
     ).to_arrow_table()
     if suspect_members.num_rows == 0:
-        return clusters
+        return con.sql("SELECT * FROM veracity_clusters").to_arrow_table()
     suspect_links = con.sql(
         "SELECT k.* FROM veracity_links k JOIN veracity_clusters c ON c.unique_id = k.unique_id_l "
         "JOIN veracity_suspect USING (cluster_id)"
