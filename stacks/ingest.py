@@ -81,8 +81,7 @@ class _CopyHandlerAndPackage:
             with zipfile.ZipFile(wheel) as archive:
                 archive.extractall(out)
         remove_matching(out, self.exclude)
-        size = unpacked_size(out)
-        if self.size_limit is not None and size > self.size_limit:
+        if self.size_limit is not None and (size := unpacked_size(out)) > self.size_limit:
             raise ArtifactError(f"the {self.function} Lambda's bundle unpacks to {size:,} bytes, "
                                 f"over Lambda's limit of {self.size_limit:,}")
         return True

@@ -162,6 +162,7 @@ def test_the_search_runs_without_numpy_or_pandas_on_pyarrow_trimmed_as_the_lambd
     """The search Lambda's bundle has no numpy or pandas and a trimmed pyarrow (its
     size limit): searches and a person page over DynamoDB come out as they do here."""
     import json
+    import os
     import shutil
     import subprocess
     import sys
@@ -183,7 +184,7 @@ def test_the_search_runs_without_numpy_or_pandas_on_pyarrow_trimmed_as_the_lambd
     result = subprocess.run(
         [sys.executable, "-c", SEARCH_WITHOUT_NUMPY], input=json.dumps({"queries": queries, "person": person}),
         capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "TRIMMED": str(trimmed), "SEARCH_TABLE": table.name, "VERACITY_LAKE": lake.root},
+        env={**os.environ, "TRIMMED": str(trimmed), "SEARCH_TABLE": table.name, "VERACITY_LAKE": lake.root},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     service = SearchService(dynamo)

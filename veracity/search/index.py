@@ -134,7 +134,7 @@ class SnapshotIndex:
     def candidates(self, query_keys: list[int], hidden_sources: frozenset[str]) -> pa.Table:
         """The records holding any of ``query_keys`` (common keys only when nothing
         rarer reaches anyone), less those of ``hidden_sources``."""
-        spans = [(bisect.bisect_left(self._keys, k), bisect.bisect_right(self._keys, k)) for k in set(query_keys)]
+        spans = [(bisect.bisect_left(self._keys, k), bisect.bisect_right(self._keys, k)) for k in query_keys]
         used = choose_postings([(end - start, (start, end)) for start, end in spans if end > start])
         rows = sorted({row for start, end in used for row in self._rows.slice(start, end - start).to_pylist()})
         records = self.records.take(pa.array(rows[:MAX_CANDIDATES], pa.int64()))

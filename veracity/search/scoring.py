@@ -82,6 +82,10 @@ class Scorer:
         self.levels = {(c.output_column_name, lv.comparison_vector_value): Level(c.output_column_name, lv.label_for_charts)
                        for c in comparisons for lv in c.comparison_levels}
         self._weights = {c.output_column_name: _level_weights(c) for c in comparisons}
+        # Per comparison, its gamma values and their weights, for a lookup per search.
+        self._level_arrays = {name: (pa.array(list(levels), pa.int64()),
+                                     pa.array([level.weight for level in levels.values()], pa.float64()))
+                              for name, levels in self._weights.items()}
         prior = linker._settings_obj._probability_two_random_records_match
         self.prior_weight = math.log2(prior / (1 - prior))
         # Splink's comparison vectors: its prediction SQL up to the match weights.
@@ -113,17 +117,22 @@ class Scorer:
         out = {"unique_id_r": vectors.column("unique_id_r"), "match_weight": None, "match_probability": None}
         zeros = pa.repeat(pa.scalar(0.0), vectors.num_rows)
         total = pc.add(zeros, self.prior_weight)
+        sides: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
         for name in self.comparisons:
             gamma = vectors.column(f"gamma_{name}").combine_chunks()
             levels = self._weights[name]
-            at_level = pc.index_in(gamma, value_set=pa.array(list(levels), gamma.type))
-            weight = pc.take(pa.array([level.weight for level in levels.values()], pa.float64()), at_level)
+            values, weights = self._level_arrays[name]
+            weight = pc.take(weights, pc.index_in(gamma, value_set=values.cast(gamma.type)))
             adjustment = zeros
             for value, level in levels.items():
+                if not level.tf_column:
+                    continue
                 at = pc.equal(gamma, value)
-                if level.tf_column and pc.any(at).as_py():
-                    tf_l = vectors.column(f"tf_{level.tf_column}_l").cast(pa.float64())
-                    tf_r = vectors.column(f"tf_{level.tf_column}_r").cast(pa.float64())
+                if pc.any(at).as_py():
+                    if level.tf_column not in sides:  # read once per search, whichever levels adjust by it
+                        sides[level.tf_column] = tuple(vectors.column(f"tf_{level.tf_column}_{side}").cast(pa.float64())
+                                                       for side in ("l", "r"))
+                    tf_l, tf_r = sides[level.tf_column]
                     # Splink's adjustment: against the rarer-looking side's u, never below the level's floor.
                     u = pc.max_element_wise(tf_l, tf_r, level.tf_minimum_u)
                     adjusted = pc.multiply(pc.subtract(level.tf_log2_u, pc.log2(u)), level.tf_weight)
