@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import shutil
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from veracity import pipeline, snapshots
 from veracity.cli import main as cli
+from veracity.consistency import compare_partitions
 from veracity.errors import LakeError
 from veracity.lake import Lake
 from veracity.pipeline import run
@@ -114,6 +116,9 @@ def test_a_full_run_agrees_with_the_incremental_state(lakes, tmp_path):
     assert summary.consistency.pairwise_agreement >= 0.995
     stats = query(lake, f"SELECT pairwise_agreement FROM run_stats WHERE run_id = '{summary.run_id}' AND source_system = '*'")
     assert stats.column(0).to_pylist() == [summary.consistency.pairwise_agreement]
+    # The report compares the person partitions the two snapshots publish.
+    was, now = (query(lk, "SELECT source_system || ':' || source_record_id AS unique_id, person_id FROM person_xref") for lk in (after, lake))
+    assert compare_partitions(duckdb.connect(), was, now) == summary.consistency
 
 
 def test_updates_replace_the_earlier_version_and_deletions_leave_every_table(lakes):

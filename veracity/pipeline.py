@@ -481,6 +481,14 @@ def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, 
     """Stable ids, golden records and the review queue for every current record; with
     ``full`` and a snapshot, how far the result agrees with it."""
     was = previous.xref_ids() if previous else PERSON_XREF_IDS.empty_table()
+    consistency = None
+    if full and previous is not None:
+        # Agreement does not depend on how persons are labelled: compared on the clusters,
+        # before the golden records are built beside them.
+        clusters = resolution.clusters.rename_columns(["unique_id", "person_id"])
+        consistency = compare_partitions(con, was, clusters)
+        progress(f"consistency with snapshot {previous.run_id}: pairwise agreement {consistency.pairwise_agreement:.4f}, "
+                 f"{consistency.persons_differing:,} persons differ")
     history = previous.table("person_id_history") if previous else PERSON_ID_HISTORY.empty()
     ids, events = identity.assign(resolution.clusters, was, history, run_id)
     person, xref, aliases, addresses = golden.build(
@@ -489,11 +497,6 @@ def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, 
     )
     xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
     queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
-    consistency = None
-    if full and previous is not None:
-        consistency = compare_partitions(con, was, xref_ids)
-        progress(f"consistency with snapshot {previous.run_id}: pairwise agreement {consistency.pairwise_agreement:.4f}, "
-                 f"{consistency.persons_differing:,} persons differ")
     con.register("person_table", person)
     tables = {"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
               "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,
