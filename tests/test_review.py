@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import pyarrow.parquet as pq
 import pytest
 
 from veracity.cli import main
@@ -12,6 +13,8 @@ from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.pipeline import run
 from veracity.review import import_decisions
+from veracity.schema import REVIEW_QUEUE
+from veracity.snapshots import read_snapshot
 from veracity.sql import query
 from veracity.synthetic import generate
 
@@ -34,6 +37,17 @@ def _write_csv(path, rows: list[dict]) -> str:
 
 def _person(lake: Lake, unique_id: str) -> str:
     return query(lake, f"SELECT person_id FROM person_xref WHERE source_system || ':' || source_record_id = '{unique_id}'").column(0)[0].as_py()
+
+
+def test_the_review_queue_is_published_most_uncertain_first(lake):
+    [name] = read_snapshot(lake)["tables"]["review_queue"]
+    queue = pq.read_table(lake.path(name))
+    assert queue.schema == REVIEW_QUEUE.arrow_schema and queue.num_rows > 0
+    distances = [abs(p - 0.5) for p in queue.column("match_probability").to_pylist()]
+    assert distances == sorted(distances)
+    assert set(queue.column("reason").to_pylist()) <= {"uncertain", "refused by rule"}
+    stats = query(lake, "SELECT review_queue FROM run_stats WHERE source_system = '*'").column(0).to_pylist()
+    assert stats == [queue.num_rows]
 
 
 def test_the_trained_model_is_saved_with_its_summary_and_reused(lake):

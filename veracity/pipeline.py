@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from veracity import batches as batch_ledger
 from veracity import networks, review, snapshots
@@ -32,6 +31,7 @@ from veracity.matching.resolve import (
     limit_memory,
     resolve,
     train,
+    write_pairs,
 )
 from veracity.schema import (
     CLEAN_PERSON,
@@ -40,6 +40,7 @@ from veracity.schema import (
     MATCH_PAIRS,
     PERSON_ID_HISTORY,
     RUN_STATS,
+    SCORED_PAIRS,
 )
 from veracity.scrub.job import scrub_job
 from veracity.snapshots import Layer, current_run_id, publish_snapshot, read_snapshot
@@ -376,7 +377,8 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
         WHERE x.unique_id NOT IN (SELECT unique_id FROM nodes)
           AND x.unique_id IN (SELECT unique_id_l FROM review_candidates UNION ALL SELECT unique_id_r FROM review_candidates)
     """).to_arrow_table()
-    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    queue = f"{scratch}/review_queue.parquet"
+    queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, queue)
     con.register("rebuilt_person", person)
     sizes = _cluster_sizes(con, run_id, """(SELECT record_count FROM previous_person
                                             WHERE person_id NOT IN (SELECT person_id FROM affected_persons)
@@ -396,7 +398,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
                                                                  ("review_queue", queue))},
     }
     return Resolved(resolution, {"cluster_sizes": sizes}, layers, events, persons, records, increment.scored,
-                    queue.num_rows, affected=increment.affected_persons.num_rows)
+                    queued, affected=increment.affected_persons.num_rows)
 
 
 def _changes(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: dict) -> None:
@@ -465,18 +467,18 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
             pairs_file=None, pairs=0, comparisons=0, links=0,
             clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
             strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
-            review_candidates=MATCH_PAIRS.empty(),
+            review_candidates=SCORED_PAIRS.empty_table(),
         )
     lap("match")
     # The golden stage holds the records and the resolution as Arrow tables beside
     # DuckDB (about as much again at ten million records): DuckDB gets a share of its budget.
     limit_memory(con, GOLDEN_MEMORY_SHARE)
-    resolved = _golden_all(con, previous, run_id, trust, decisions, records, resolution, progress, full)
+    resolved = _golden_all(con, previous, run_id, trust, decisions, records, resolution, scratch, progress, full)
     return resolved, trained.version if trained is not None else None
 
 
 def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, run_id: str, trust: dict[str, int],
-                decisions: pa.Table, records: pa.Table, resolution: Resolution, progress: Progress,
+                decisions: pa.Table, records: pa.Table, resolution: Resolution, scratch: str, progress: Progress,
                 full: bool) -> Resolved:
     """Stable ids, golden records and the review queue for every current record; with
     ``full`` and a snapshot, how far the result agrees with it."""
@@ -496,12 +498,13 @@ def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, 
         resolution.representation, resolution.link_groups,
     )
     xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-    queue = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD)
+    queue = f"{scratch}/review_queue.parquet"
+    queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, queue)
     con.register("person_table", person)
     tables = {"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
               "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,
               "cluster_sizes": _cluster_sizes(con, run_id, "person_table")}
-    return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows, queue.num_rows,
+    return Resolved(resolution, tables, {}, events, person.num_rows, records.num_rows, records.num_rows, queued,
                     consistency=consistency)
 
 
@@ -534,19 +537,17 @@ def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | Non
         con = connect(scratch)
         records = current_records(con, lake)
         pairs_file = f"{scratch}/match_pairs.parquet"
-        dataset = lake.dataset(*staged, "match_pairs", schema=MATCH_PAIRS.arrow_schema)
-        with pq.ParquetWriter(pairs_file, MATCH_PAIRS.arrow_schema, compression="zstd") as writer:
-            for batch in dataset.to_batches():  # streamed: the pairs are the largest table
-                writer.write_batch(batch)
+        con.register("staged_pairs", lake.dataset(*staged, "match_pairs", schema=SCORED_PAIRS))
+        write_pairs(con, "staged_pairs", pairs_file)  # streamed: the pairs are the largest table
         read = {name: lake.read_table(*staged, name) for name in STAGED_TABLES if name != "match_pairs"}
         resolution = Resolution(
             pairs_file=pairs_file, pairs=summary["pairs"], comparisons=summary["comparisons"], links=summary["links"],
             clusters=read["clusters"], strongest_link=read["strongest_link"],
-            review_candidates=read["review_candidates"].cast(MATCH_PAIRS.arrow_schema),
+            review_candidates=read["review_candidates"].cast(SCORED_PAIRS),
             representation=read["representation"], link_groups=read["link_groups"],
         )
         resolved = _golden_all(con, previous, run_id, trust, review.current_decisions(lake), records, resolution,
-                               progress, full=previous is not None)
+                               scratch, progress, full=previous is not None)
         published = _publish(lake, run_id, started, {}, resolved, summary["model_version"],
                              review.all_decisions(lake), progress)
     lake.delete_dir(*staged)

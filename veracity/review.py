@@ -105,14 +105,17 @@ def import_decisions(lake: Lake, path: str) -> pa.Table:
     return decisions
 
 
-def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids: pa.Table, link_threshold: float) -> pa.Table:
-    """Pairs a reviewer should look at: scored between the review floor and the link
-    threshold, or above the threshold but refused by a rule. ``candidates`` are the
-    scored pairs that ended in different persons and no reviewer has decided;
-    ``xref_ids`` maps unique_id -> person_id. Most uncertain first."""
+def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids: pa.Table, link_threshold: float,
+                 path: str) -> int:
+    """Write to ``path`` (local Parquet) the pairs a reviewer should look at: scored
+    between the review floor and the link threshold, or above the threshold but
+    refused by a rule; returns how many. ``candidates`` are the scored pairs that
+    ended in different persons and no reviewer has decided; ``xref_ids`` maps
+    unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
+    records the queue holds millions of pairs, with their evidence."""
     con.register("queue_pairs", candidates)
     con.register("queue_ids", xref_ids)
-    return con.sql(
+    queue = con.sql(
         f"""
         SELECT p.unique_id_l, p.unique_id_r, p.match_probability, p.match_weight,
                CASE WHEN p.match_probability < {link_threshold} THEN 'uncertain' ELSE 'refused by rule' END AS reason,
@@ -123,4 +126,10 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
         JOIN queue_ids ir ON ir.unique_id = p.unique_id_r
         ORDER BY abs(p.match_probability - 0.5), p.unique_id_l, p.unique_id_r
         """
-    ).to_arrow_table().cast(REVIEW_QUEUE.arrow_schema)
+    )
+    pairs = 0
+    with pq.ParquetWriter(path, REVIEW_QUEUE.arrow_schema, compression="zstd") as writer:
+        for batch in queue.to_arrow_reader():
+            writer.write_batch(batch.cast(REVIEW_QUEUE.arrow_schema))
+            pairs += batch.num_rows
+    return pairs
