@@ -7,7 +7,6 @@ import shutil
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from veracity import pipeline, snapshots
@@ -15,8 +14,6 @@ from veracity.cli import main as cli
 from veracity.consistency import compare_partitions
 from veracity.errors import LakeError
 from veracity.lake import Lake
-from veracity.matching import incremental
-from veracity.matching.resolve import record_key_sql
 from veracity.pipeline import run
 from veracity.sql import query
 from veracity.synthetic import generate
@@ -122,44 +119,6 @@ def test_a_full_run_agrees_with_the_incremental_state(lakes, tmp_path):
     # The report compares the person partitions the two snapshots publish.
     was, now = (query(lk, "SELECT source_system || ':' || source_record_id AS unique_id, person_id FROM person_xref") for lk in (after, lake))
     assert compare_partitions(duckdb.connect(), was, now) == summary.consistency
-
-
-def _pairs(lake: Lake) -> set[tuple]:
-    rows = query(lake, "SELECT unique_id_l, unique_id_r, match_probability, evidence FROM match_pairs").to_pylist()
-    return {tuple(r.values()) for r in rows}
-
-
-def _rewrite_pairs(lake: Lake, change) -> None:
-    """Rewrite the snapshot's match_pairs files through ``change`` (an Arrow table -> table)."""
-    for name in snapshots.read_snapshot(lake)["tables"]["match_pairs"]:
-        pq.write_table(change(pq.read_table(lake.path(name))), lake.path(name))
-
-
-def test_every_pair_carries_its_records_keys(lakes):
-    _base, after, *_ = lakes
-    stable = "SELECT " + record_key_sql("'custody:1'")
-    # Pinned: a DuckDB whose MD5 key differed would strand every key written before it.
-    assert duckdb.sql(stable).fetchall() == [(4389790428245045064,)]
-    rows = query(after, "SELECT unique_id_l, unique_id_r, key_l, key_r FROM match_pairs").to_pylist()
-    assert len({r["key_l"] for r in rows} | {r["key_r"] for r in rows}) == len(
-        {r["unique_id_l"] for r in rows} | {r["unique_id_r"] for r in rows})
-    assert all(r["key_l"] is not None and r["key_r"] is not None for r in rows)
-
-
-@pytest.mark.parametrize("case", ["written without keys", "every key colliding"])
-def test_a_delta_finds_the_same_earlier_pairs_whatever_the_keys_say(lakes, tmp_path, monkeypatch, case):
-    base, after, *_ = lakes
-    lake = _copy(base, tmp_path / "lake")
-    if case == "written without keys":
-        _rewrite_pairs(lake, lambda t: t.drop_columns(["key_l", "key_r"]))
-    else:
-        _rewrite_pairs(lake, lambda t: t.set_column(t.schema.get_field_index("key_l"), "key_l", pa.array([7] * t.num_rows))
-                       .set_column(t.schema.get_field_index("key_r"), "key_r", pa.array([7] * t.num_rows)))
-        monkeypatch.setattr(incremental, "record_key_sql", lambda _column: "7")
-    generate_delta(lake, 1)
-    assert run(lake).mode == "incremental"
-    assert _xref(lake) == _xref(after)
-    assert _pairs(lake) == _pairs(after)
 
 
 def test_updates_replace_the_earlier_version_and_deletions_leave_every_table(lakes):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from veracity import batches as batch_ledger
 from veracity import networks, review, snapshots
@@ -31,7 +32,6 @@ from veracity.matching.resolve import (
     limit_memory,
     resolve,
     train,
-    write_pairs,
 )
 from veracity.schema import (
     CLEAN_PERSON,
@@ -40,7 +40,6 @@ from veracity.schema import (
     MATCH_PAIRS,
     PERSON_ID_HISTORY,
     RUN_STATS,
-    SCORED_PAIRS,
 )
 from veracity.scrub.job import scrub_job
 from veracity.snapshots import Layer, current_run_id, publish_snapshot, read_snapshot
@@ -467,7 +466,7 @@ def _resolve_all(lake: Lake, previous: PreviousState | None, run_id: str, trust:
             pairs_file=None, pairs=0, comparisons=0, links=0,
             clusters=pa.table({"unique_id": records.column("unique_id"), "cluster_id": records.column("unique_id")}),
             strongest_link=pa.table({"unique_id": pa.array([], pa.string()), "match_probability": pa.array([], pa.float64())}),
-            review_candidates=SCORED_PAIRS.empty_table(),
+            review_candidates=MATCH_PAIRS.empty(),
         )
     lap("match")
     # The golden stage holds the records and the resolution as Arrow tables beside
@@ -537,13 +536,15 @@ def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | Non
         con = connect(scratch)
         records = current_records(con, lake)
         pairs_file = f"{scratch}/match_pairs.parquet"
-        con.register("staged_pairs", lake.dataset(*staged, "match_pairs", schema=SCORED_PAIRS))
-        write_pairs(con, "staged_pairs", pairs_file)  # streamed: the pairs are the largest table
+        dataset = lake.dataset(*staged, "match_pairs", schema=MATCH_PAIRS.arrow_schema)
+        with pq.ParquetWriter(pairs_file, MATCH_PAIRS.arrow_schema, compression="zstd") as writer:
+            for batch in dataset.to_batches():  # streamed: the pairs are the largest table
+                writer.write_batch(batch)
         read = {name: lake.read_table(*staged, name) for name in STAGED_TABLES if name != "match_pairs"}
         resolution = Resolution(
             pairs_file=pairs_file, pairs=summary["pairs"], comparisons=summary["comparisons"], links=summary["links"],
             clusters=read["clusters"], strongest_link=read["strongest_link"],
-            review_candidates=read["review_candidates"].cast(SCORED_PAIRS),
+            review_candidates=read["review_candidates"].cast(MATCH_PAIRS.arrow_schema),
             representation=read["representation"], link_groups=read["link_groups"],
         )
         resolved = _golden_all(con, previous, run_id, trust, review.current_decisions(lake), records, resolution,

@@ -267,12 +267,8 @@ MATCH_PAIRS = Table(
         Column("match_weight", pa.float64(), "Total match weight"),
         Column("match_probability", pa.float64(), "Match probability"),
         Column("evidence", STR, "JSON: comparison -> match weight (term-frequency adjusted); comparisons with a value missing are left out"),
-        Column("key_l", pa.int64(), "Left record's key: the low 63 bits of the MD5 of unique_id_l, for finding pairs without reading ids"),
-        Column("key_r", pa.int64(), "Right record's key, as key_l"),
     ),
 )
-# Scored pairs as the engines produce them: match_pairs less the record keys added when it is written.
-SCORED_PAIRS = pa.schema([pa.field(c.name, c.type) for c in MATCH_PAIRS.columns if c.name not in ("key_l", "key_r")])
 
 RUN_STATS = Table(
     "run_stats",

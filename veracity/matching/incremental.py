@@ -44,9 +44,7 @@ from veracity.matching.resolve import (
     linker_for,
     links_sql,
     pairs_sql,
-    record_key_sql,
 )
-from veracity.schema import SCORED_PAIRS
 
 NEW_DECISIONS = "veracity_new_decisions"
 PREVIOUS_XREF = "veracity_previous_xref"
@@ -166,12 +164,8 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
 def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[tuple[str, list[str]]]) -> None:
     """``veracity_touching``: the earlier pairs, still valid, with an affected record.
     Read layer by layer with one lookup per record id (is it affected; is its pair
-    void: rescored now, or removed by a later layer), as the pairs are many. The
-    affected records' keys find their pairs first, so the ids of the others are never
-    read (a layer written without keys is read whole)."""
-    columns = ", ".join(f"p.{c}" for c in SCORED_PAIRS.names)
-    con.execute(f"CREATE TABLE veracity_touching AS SELECT {columns} FROM {PREVIOUS_PAIRS} p LIMIT 0")
-    con.execute(f"CREATE TABLE veracity_node_keys AS SELECT DISTINCT {record_key_sql('unique_id')} AS key FROM veracity_nodes")
+    void: rescored now, or removed by a later layer), as the pairs are many."""
+    con.execute(f"CREATE TABLE veracity_touching AS SELECT * FROM {PREVIOUS_PAIRS} LIMIT 0")
     for i, (layer, removed_by) in enumerate(pair_layers):
         removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in removed_by)
         con.execute(f"""
@@ -181,15 +175,9 @@ def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[tuple[str, list[
                 UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed})
             GROUP BY unique_id
         """)
-        # A key shared by two ids only lets a pair through to the lookup by id.
-        keyed = layer
-        if {"key_l", "key_r"} <= set(con.sql(f"SELECT * FROM {layer} LIMIT 0").columns):
-            keyed = f"""(SELECT * FROM {layer}
-                         WHERE coalesce(key_l IN (SELECT key FROM veracity_node_keys), true)
-                            OR coalesce(key_r IN (SELECT key FROM veracity_node_keys), true))"""
         con.execute(f"""
-            INSERT INTO veracity_touching
-            SELECT {columns} FROM {keyed} p
+            INSERT INTO veracity_touching BY NAME
+            SELECT p.* FROM {layer} p
             LEFT JOIN veracity_pair_roles_{i} l ON l.unique_id = p.unique_id_l
             LEFT JOIN veracity_pair_roles_{i} r ON r.unique_id = p.unique_id_r
             WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)

@@ -27,7 +27,6 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from veracity.errors import ConfigError
 from veracity.matching import model
 from veracity.matching.constraints import constrained_clusters
-from veracity.schema import SCORED_PAIRS
 
 # Blocked pairs each EM session trains on (Splink samples records to about this many).
 EM_MAX_PAIRS = 1_000_000
@@ -87,23 +86,6 @@ def limit_memory(con: duckdb.DuckDBPyConnection, share: float = 1.0) -> None:
     if not found or found.group(2).lower() not in _BYTES:
         raise ConfigError(f"VERACITY_DUCKDB_MEMORY={setting!r} is not an amount of memory such as 8GB")
     con.execute(f"SET memory_limit = '{int(float(found.group(1)) * _BYTES[found.group(2).lower()] * share)}B'")
-
-
-def record_key_sql(column: str) -> str:
-    """A record's 63-bit integer key from its unique id (DuckDB SQL): the low bits of
-    its MD5, the same in every version, so a later run finds the pairs an earlier one
-    wrote by their keys without reading their ids."""
-    return f"CAST(md5_number_lower({column}) >> 1 AS BIGINT)"
-
-
-def write_pairs(con: duckdb.DuckDBPyConnection, pairs: str, path: str) -> None:
-    """Write the relation ``pairs`` (``SCORED_PAIRS`` columns) to ``path`` as match_pairs:
-    with each record's key."""
-    columns = ", ".join(SCORED_PAIRS.names)
-    con.execute(f"""
-        COPY (SELECT {columns}, {record_key_sql('unique_id_l')} AS key_l, {record_key_sql('unique_id_r')} AS key_r
-              FROM {pairs}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)
-    """)
 
 
 def _quiet() -> None:
@@ -298,7 +280,7 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     nodes but are paired with one. ``veracity_representation`` (unique_id,
     represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
-    write_pairs(con, "veracity_pairs", pairs_file)
+    con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
     progress("wrote the scored pairs")
     clusters = cluster_pairwise_predictions_at_threshold(
         "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
