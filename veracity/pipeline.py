@@ -376,8 +376,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
         WHERE x.unique_id NOT IN (SELECT unique_id FROM nodes)
           AND x.unique_id IN (SELECT unique_id_l FROM review_candidates UNION ALL SELECT unique_id_r FROM review_candidates)
     """).to_arrow_table()
-    queue = f"{scratch}/review_queue.parquet"
-    queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, queue)
+    queue, queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, scratch)
     con.register("rebuilt_person", person)
     sizes = _cluster_sizes(con, run_id, """(SELECT record_count FROM previous_person
                                             WHERE person_id NOT IN (SELECT person_id FROM affected_persons)
@@ -497,8 +496,7 @@ def _golden_all(con: duckdb.DuckDBPyConnection, previous: PreviousState | None, 
         resolution.representation, resolution.link_groups,
     )
     xref_ids = con.sql("SELECT unique_id, person_id FROM resolved").to_arrow_table()
-    queue = f"{scratch}/review_queue.parquet"
-    queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, queue)
+    queue, queued = review.review_queue(con, resolution.review_candidates, xref_ids, model.LINK_THRESHOLD, scratch)
     con.register("person_table", person)
     tables = {"person": person, "person_xref": xref, "person_alias": aliases, "person_address": addresses,
               "match_pairs": resolution.pairs_file or MATCH_PAIRS.empty(), "review_queue": queue, "clean_person": records,

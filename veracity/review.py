@@ -106,10 +106,10 @@ def import_decisions(lake: Lake, path: str) -> pa.Table:
 
 
 def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids: pa.Table, link_threshold: float,
-                 path: str) -> int:
-    """Write to ``path`` (local Parquet) the pairs a reviewer should look at: scored
-    between the review floor and the link threshold, or above the threshold but
-    refused by a rule; returns how many. ``candidates`` are the scored pairs that
+                 out_dir: str) -> tuple[str, int]:
+    """Write to ``out_dir``/review_queue.parquet the pairs a reviewer should look at:
+    scored between the review floor and the link threshold, or above the threshold
+    but refused by a rule; returns (the file, how many pairs). ``candidates`` are the scored pairs that
     ended in different persons and no reviewer has decided; ``xref_ids`` maps
     unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
     records the queue holds millions of pairs, with their evidence."""
@@ -127,9 +127,9 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
         ORDER BY abs(p.match_probability - 0.5), p.unique_id_l, p.unique_id_r
         """
     )
-    pairs = 0
+    path, pairs = os.path.join(out_dir, "review_queue.parquet"), 0
     with pq.ParquetWriter(path, REVIEW_QUEUE.arrow_schema, compression="zstd") as writer:
         for batch in queue.to_arrow_reader():
             writer.write_batch(batch.cast(REVIEW_QUEUE.arrow_schema))
             pairs += batch.num_rows
-    return pairs
+    return path, pairs
