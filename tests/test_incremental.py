@@ -148,6 +148,16 @@ def test_updates_replace_the_earlier_version_and_deletions_leave_every_table(lak
     assert query(after, "SELECT count(*) FROM person WHERE person_id NOT IN (SELECT person_id FROM person_xref)").column(0).to_pylist() == [0]
 
 
+def test_the_review_queue_carries_each_pairs_evidence_after_a_delta(lakes):
+    """Queued pairs found among the earlier pairs carry the evidence they were scored with."""
+    _base, after, _delta, _first, _second = lakes
+    assert query(after, "SELECT count(*) FROM review_queue").column(0)[0].as_py() > 0
+    mismatched = query(after, """
+        SELECT q.unique_id_l, q.unique_id_r FROM review_queue q LEFT JOIN match_pairs p USING (unique_id_l, unique_id_r)
+        WHERE q.evidence IS DISTINCT FROM p.evidence OR p.evidence IS NULL""")
+    assert mismatched.num_rows == 0
+
+
 def test_the_same_batch_twice_changes_nothing(lakes, tmp_path):
     _base, after, delta, _first, _second = lakes
     lake = _copy(after, tmp_path / "again")

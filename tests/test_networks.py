@@ -48,6 +48,28 @@ def test_two_gangs_joined_by_one_crime_are_two_networks():
     assert network_members(no_edges).num_rows == 0
 
 
+def _edges(edges: list[tuple[str, str, int]]) -> pa.Table:
+    return pa.table({name: [e[k] for e in edges] for k, name in enumerate(("a", "b", "crimes"))})
+
+
+def test_a_part_of_the_graph_no_run_has_changed_keeps_its_networks_and_a_changed_one_is_found_again():
+    gang = lambda p, n: [(f"{p}{i}", f"{p}{j}", 3) for i in range(n) for j in range(i + 1, n)]  # noqa: E731
+    before = network_members(_edges(gang("A", 4) + gang("B", 4)))
+    # Marked rows show which are carried over rather than found again.
+    known = before.set_column(4, "crimes_together", pa.array([99] * before.num_rows, pa.int64()))
+    after = network_members(_edges(gang("A", 4) + gang("B", 5) + gang("C", 3)), known)
+    carried = {r["person_id"] for r in after.to_pylist() if r["crimes_together"] == 99}
+    assert carried == {"A0", "A1", "A2", "A3"}  # part A is unchanged; B gained a member; C is new
+    fresh = network_members(_edges(gang("A", 4) + gang("B", 5) + gang("C", 3)))
+    assert after.filter(pa.compute.not_equal(after.column("crimes_together"), 99)) == \
+        fresh.filter(pa.compute.invert(pa.compute.is_in(fresh.column("person_id"), pa.array(sorted(carried)))))
+    # Carried over from genuine rows, the result is what finding every part again gives.
+    assert network_members(_edges(gang("A", 4) + gang("B", 5) + gang("C", 3)), before) == fresh
+    # The same edges in any order give the same networks.
+    shuffled = list(reversed(gang("A", 4) + gang("B", 5) + gang("C", 3)))
+    assert network_members(_edges(shuffled)) == fresh
+
+
 @pytest.mark.parametrize(("truth", "predicted", "expected"), [
     ([0, 0, 1, 1], [0, 0, 1, 1], 1.0),
     ([0, 0, 1, 1], [1, 1, 0, 0], 1.0),

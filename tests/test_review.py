@@ -4,6 +4,7 @@ later run; explain shows the evidence for a pair."""
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from veracity.cli import main
 from veracity.errors import VeracityError
 from veracity.lake import Lake
-from veracity.pipeline import run
+from veracity.matching.incremental import PairLayer
+from veracity.pipeline import PreviousState, run
 from veracity.review import import_decisions
 from veracity.schema import REVIEW_QUEUE
 from veracity.snapshots import read_snapshot
@@ -48,6 +50,46 @@ def test_the_review_queue_is_published_most_uncertain_first(lake):
     assert set(queue.column("reason").to_pylist()) <= {"uncertain", "refused by rule"}
     stats = query(lake, "SELECT review_queue FROM run_stats WHERE source_system = '*'").column(0).to_pylist()
     assert stats == [queue.num_rows]
+
+
+# Queued pairs whose evidence is not their scored pair's (or that have no scored pair).
+QUEUE_EVIDENCE_MISMATCHES = """
+    SELECT q.unique_id_l, q.unique_id_r, q.evidence FROM review_queue q
+    LEFT JOIN match_pairs p USING (unique_id_l, unique_id_r)
+    WHERE q.evidence IS DISTINCT FROM p.evidence OR p.evidence IS NULL"""
+
+
+@pytest.mark.parametrize("layers_read_by_row", [True, False], ids=["local files", "remote layers"])
+def test_pairs_a_split_parts_are_queued_with_their_evidence(lake, tmp_path, monkeypatch, layers_read_by_row):
+    """A reviewer's cannot-link splits a person: the scored pairs across the split,
+    inside one person until now, go to the queue with the evidence they were scored with
+    (fetched by row number from a local lake's files, or searched for in a remote lake's)."""
+    lake = Lake.open(str(shutil.copytree(lake.root, tmp_path / "lake")))
+    if not layers_read_by_row:
+        layers = PreviousState.pair_layers
+        monkeypatch.setattr(PreviousState, "pair_layers",
+                            lambda self: [PairLayer(layer.relation, layer.removed_by) for layer in layers(self)])
+    trio = query(lake, """
+        WITH members AS (SELECT person_id, source_system || ':' || source_record_id AS unique_id FROM person_xref),
+        sizes AS (SELECT person_id, count(*) AS n FROM members GROUP BY 1 HAVING n >= 3),
+        paired AS (SELECT l.person_id, count(*) AS pairs FROM match_pairs p
+                   JOIN members l ON l.unique_id = p.unique_id_l JOIN members r ON r.unique_id = p.unique_id_r
+                   WHERE l.person_id = r.person_id GROUP BY 1)
+        SELECT m.person_id, list(m.unique_id ORDER BY m.unique_id) AS records
+        FROM members m JOIN sizes s USING (person_id) JOIN paired p USING (person_id)
+        WHERE p.pairs = s.n * (s.n - 1) / 2  -- every two of its records scored
+        GROUP BY 1 ORDER BY 1 LIMIT 1""").to_pylist()[0]
+    records = trio["records"]
+    path = _write_csv(tmp_path / "decisions.csv", [
+        {"unique_id_l": records[0], "unique_id_r": records[1], "decision": "cannot_link"}])
+    assert main(["review", "import", "--lake", lake.root, path]) == 0
+    assert run(lake).mode == "incremental"
+    assert _person(lake, records[0]) != _person(lake, records[1])
+    ids = ", ".join(f"'{r}'" for r in records)
+    parted = query(lake, f"""
+        SELECT count(*) FROM review_queue WHERE unique_id_l IN ({ids}) AND unique_id_r IN ({ids})""").column(0)[0].as_py()
+    assert parted >= 1
+    assert query(lake, QUEUE_EVIDENCE_MISMATCHES).to_pylist() == []
 
 
 def test_the_trained_model_is_saved_with_its_summary_and_reused(lake):

@@ -13,14 +13,20 @@ only one or two crimes join fall apart (on the whole graph at once, modularity's
 resolution limit would merge small groups however weakly they are joined).
 
 The edges come from the ``event_participant`` view (sql/views), so the rule for
-which records are current lives in one place.
+which records are current lives in one place. A part of the graph that a run leaves
+as it was keeps the networks found in it before (``graph_part``), so a run that
+touches a few persons splits only their parts into communities again.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
+
 import duckdb
 import networkx as nx
 import pyarrow as pa
+from networkx.utils import UnionFind
 
 from veracity.schema import NETWORK_MEMBER
 
@@ -48,18 +54,39 @@ def co_offending(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(CO_OFFENDING).to_arrow_table()
 
 
-def network_members(edges: pa.Table) -> pa.Table:
-    """One row per person in a network of two or more, from co-offending edges."""
-    graph = nx.Graph()
-    graph.add_weighted_edges_from(zip(*(edges.column(c).to_pylist() for c in ("a", "b", "crimes")), strict=True))
+def network_members(edges: pa.Table, known: pa.Table | None = None) -> pa.Table:
+    """One row per person in a network of two or more, from co-offending edges.
+
+    Each connected part of the graph is fingerprinted by its edges and their weights;
+    a part whose fingerprint is among ``known`` (an earlier snapshot's rows) keeps its
+    rows, as Louvain would find them again: it is seeded and reads each part in a
+    fixed order. Only the parts a run has changed are split into communities again."""
+    triples = sorted(zip(*(edges.column(c).to_pylist() for c in ("a", "b", "crimes")), strict=True))
+    parts = UnionFind()
+    for a, b, _crimes in triples:
+        parts.union(a, b)
+    part_edges: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    for edge in triples:
+        part_edges[parts[edge[0]]].append(edge)
+    reusable: dict[str, list[dict]] = defaultdict(list)
+    for row in (known.to_pylist() if known is not None else []):
+        if row.get("graph_part"):
+            reusable[row["graph_part"]].append(row)
     rows: list[dict] = []
-    communities = (
-        community
-        for part in nx.connected_components(graph)
-        for community in nx.community.louvain_communities(graph.subgraph(part), weight="weight",
-                                                          resolution=RESOLUTION, seed=SEED)
-    )
-    for community in communities:
+    for part in part_edges.values():
+        fingerprint = hashlib.sha256("\n".join(f"{a}\t{b}\t{w}" for a, b, w in part).encode()).hexdigest()[:16]
+        rows += reusable.get(fingerprint) or _communities(part, fingerprint)
+    rows.sort(key=lambda r: (r["network_id"], r["person_id"]))
+    return pa.Table.from_pylist(rows, schema=NETWORK_MEMBER.arrow_schema)
+
+
+def _communities(part: list[tuple[str, str, int]], fingerprint: str) -> list[dict]:
+    """The member rows of one connected part's communities of two or more."""
+    graph = nx.Graph()
+    graph.add_nodes_from(sorted({p for a, b, _w in part for p in (a, b)}))
+    graph.add_weighted_edges_from(part)
+    rows = []
+    for community in nx.community.louvain_communities(graph, weight="weight", resolution=RESOLUTION, seed=SEED):
         if len(community) < 2:
             continue
         inner = graph.subgraph(community)
@@ -69,8 +96,9 @@ def network_members(edges: pa.Table) -> pa.Table:
                 "network_id": network_id, "person_id": person_id, "network_size": len(community),
                 "associates": inner.degree(person_id),
                 "crimes_together": int(inner.degree(person_id, weight="weight")),
+                "graph_part": fingerprint,
             })
-    return pa.Table.from_pylist(rows, schema=NETWORK_MEMBER.arrow_schema)
+    return rows
 
 
 def derive(lake, snapshot: dict) -> dict[str, pa.Table]:
@@ -83,4 +111,7 @@ def derive(lake, snapshot: dict) -> dict[str, pa.Table]:
     unavailable = create_views(con, view_queries())
     if "event_participant" in unavailable:  # a snapshot without person_xref or events
         return {"network_member": NETWORK_MEMBER.empty()}
-    return {"network_member": network_members(co_offending(con))}
+    serving = snapshots.current_run_id(lake)  # the snapshot this one is about to replace
+    earlier = snapshots.read_snapshot(lake, serving) if serving else {"tables": {}}
+    known = snapshots.read_table(lake, earlier, "network_member") if earlier["tables"].get("network_member") else None
+    return {"network_member": network_members(co_offending(con), known)}

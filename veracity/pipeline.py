@@ -24,7 +24,7 @@ from veracity.consistency import Consistency, compare_partitions
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
-from veracity.matching.incremental import resolve_increment
+from veracity.matching.incremental import PairLayer, resolve_increment
 from veracity.matching.resolve import (
     RECORDS_TABLE,
     Resolution,
@@ -256,6 +256,12 @@ class PreviousState:
         """Views ``previous_<name>`` over its tables."""
         snapshots.register(con, self.lake, self.snapshot, names, prefix="previous_")
 
+    def pair_layers(self) -> list[PairLayer]:
+        """The layers of its match_pairs, as registered by ``register``, each with its file when local."""
+        files = self.snapshot["tables"].get("match_pairs", [])
+        return [PairLayer(relation, removed_by, self.lake.path(f) if self.lake.is_local else None)
+                for (relation, removed_by), f in zip(snapshots.layers(self.snapshot, "match_pairs", "previous_"), files, strict=True)]
+
     def table(self, name: str) -> pa.Table:
         return snapshots.read_table(self.lake, self.snapshot, name)
 
@@ -344,7 +350,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
     """The batches new since ``previous`` resolved against it: only the persons they
     touch are rebuilt, and published as layers on its tables."""
     con = connect(scratch)
-    previous.register(con, ["clean_person", "person_xref", "match_pairs", "person"])
+    previous.register(con, ["clean_person", "person_xref", "match_pairs", "person", "review_queue"])
     _changes(con, lake, previous.snapshot)
     con.execute("""
         CREATE TABLE veracity_previous_xref AS
@@ -353,8 +359,7 @@ def _resolve_increment(lake: Lake, previous: PreviousState, saved: model_store.T
     """)
     lap("read")
     new_decisions = _new_decisions(decision_log, previous.table("clerical_decisions"))
-    increment = resolve_increment(con, saved.model_json, decisions, new_decisions,
-                                  snapshots.layers(previous.snapshot, "match_pairs", "previous_"), scratch, progress)
+    increment = resolve_increment(con, saved.model_json, decisions, new_decisions, previous.pair_layers(), scratch, progress)
     resolution = increment.resolution
     lap("match")
     con.register("affected_persons", increment.affected_persons)

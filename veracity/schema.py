@@ -360,6 +360,8 @@ NETWORK_MEMBER = Table(
         Column("network_size", pa.int64(), "Members of the network"),
         Column("associates", pa.int64(), "Members this one has offended with"),
         Column("crimes_together", pa.int64(), "Crimes shared with other members, summed over them"),
+        Column("graph_part", STR, "Fingerprint of the connected part of the co-offending graph the network was "
+                                  "found in: a part no run has changed keeps its networks"),
     ),
 )
 

@@ -7,8 +7,9 @@ provides, in the connection:
 - ``veracity_current``: every current record (clean_person columns);
 - ``veracity_changed``: the records new since the snapshot or delivered again in a
   later version; ``veracity_gone`` (unique_id): the snapshot's records replaced or deleted;
-- ``veracity_previous_xref`` (unique_id, person_id, represented_by, link_group) and
-  ``previous_match_pairs``: the snapshot's cross reference and scored pairs.
+- ``veracity_previous_xref`` (unique_id, person_id, represented_by, link_group),
+  ``previous_match_pairs`` and ``previous_review_queue``: the snapshot's cross
+  reference, scored pairs and review queue.
 
 A run then:
 
@@ -29,7 +30,7 @@ as in a full run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
@@ -49,6 +50,20 @@ from veracity.matching.resolve import (
 NEW_DECISIONS = "veracity_new_decisions"
 PREVIOUS_XREF = "veracity_previous_xref"
 PREVIOUS_PAIRS = "previous_match_pairs"
+PREVIOUS_QUEUE = "previous_review_queue"
+# A pair's score without its evidence: what clustering reads of the earlier pairs.
+SCORE_COLUMNS = "unique_id_l, unique_id_r, match_weight, match_probability"
+
+
+@dataclass
+class PairLayer:
+    """One layer of ``previous_match_pairs``: its relation, the relations of the removal
+    keys that apply to it (``snapshots.layers``), and its Parquet file when DuckDB can
+    read that itself (a local lake), so a pair's evidence is fetched by row number."""
+
+    relation: str
+    removed_by: list[str]
+    file: str | None = None
 
 
 @dataclass
@@ -62,11 +77,10 @@ class Increment:
 
 
 def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: pa.Table, new_decisions: pa.Table,
-                      pair_layers: list[tuple[str, list[str]]], out_dir: str,
+                      pair_layers: list[PairLayer], out_dir: str,
                       progress: Callable[[str], None] = lambda _m: None) -> Increment:
     """``decisions``: every reviewer's decision in force; ``new_decisions``: those made
-    since the last snapshot; ``pair_layers``: the layers of ``previous_match_pairs``
-    (``snapshots.layers``). The tables named in the module's docstring must exist in ``con``."""
+    since the last snapshot; ``pair_layers``: the layers of ``previous_match_pairs``, oldest first. The tables named in the module's docstring must exist in ``con``."""
     con.register(DECISIONS_TABLE, decisions)
     con.register(NEW_DECISIONS, new_decisions)
     con.execute("CREATE TABLE veracity_to_score AS SELECT unique_id FROM veracity_changed")
@@ -140,9 +154,9 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
         WHERE x.represented_by IS NOT NULL AND x.unique_id IN (SELECT unique_id FROM veracity_nodes)
           AND x.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
     """)
-    con.execute("""
+    con.execute(f"""
         CREATE TABLE veracity_review_pairs AS
-        SELECT * FROM veracity_pairs UNION ALL SELECT * FROM veracity_touching
+        SELECT * FROM veracity_pairs UNION ALL SELECT {SCORE_COLUMNS}, NULL AS evidence FROM veracity_touching
     """)
     con.execute(f"""
         CREATE TABLE veracity_outside AS
@@ -152,6 +166,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     """)
     resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress,
                                 review_pairs="veracity_review_pairs", outside="veracity_outside")
+    resolution = replace(resolution, review_candidates=_with_evidence(con, resolution.review_candidates, pair_layers, progress))
     return Increment(
         resolution=resolution,
         affected_persons=con.sql("SELECT person_id FROM veracity_affected_persons").to_arrow_table(),
@@ -161,13 +176,16 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     )
 
 
-def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[tuple[str, list[str]]]) -> None:
-    """``veracity_touching``: the earlier pairs, still valid, with an affected record.
-    Read layer by layer with one lookup per record id (is it affected; is its pair
-    void: rescored now, or removed by a later layer), as the pairs are many."""
-    con.execute(f"CREATE TABLE veracity_touching AS SELECT * FROM {PREVIOUS_PAIRS} LIMIT 0")
-    for i, (layer, removed_by) in enumerate(pair_layers):
-        removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in removed_by)
+def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> None:
+    """``veracity_touching``: the earlier pairs, still valid, with an affected record:
+    their scores and where each lies (layer, row number), not their evidence, which
+    ``_with_evidence`` fetches for the few a reviewer will see. Read layer by layer
+    with one lookup per record id (is it affected; is its pair void: rescored now,
+    or removed by a later layer), as the pairs are many."""
+    con.execute(f"CREATE TABLE veracity_touching AS SELECT {SCORE_COLUMNS}, 0 AS layer, 0::BIGINT AS file_row_number "
+                f"FROM {PREVIOUS_PAIRS} LIMIT 0")
+    for i, layer in enumerate(pair_layers):
+        removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in layer.removed_by)
         con.execute(f"""
             CREATE TABLE veracity_pair_roles_{i} AS
             SELECT unique_id, bool_or(node) AS node, bool_or(void) AS void FROM (
@@ -175,13 +193,56 @@ def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[tuple[str, list[
                 UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed})
             GROUP BY unique_id
         """)
+        source = f"read_parquet('{layer.file}', file_row_number = true)" if layer.file else \
+            f"(SELECT *, NULL::BIGINT AS file_row_number FROM {layer.relation})"
         con.execute(f"""
-            INSERT INTO veracity_touching BY NAME
-            SELECT p.* FROM {layer} p
+            INSERT INTO veracity_touching
+            SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS.split(', '))}, {i}, p.file_row_number FROM {source} p
             LEFT JOIN veracity_pair_roles_{i} l ON l.unique_id = p.unique_id_l
             LEFT JOIN veracity_pair_roles_{i} r ON r.unique_id = p.unique_id_r
             WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)
         """)
+
+
+def _with_evidence(con: duckdb.DuckDBPyConnection, candidates: pa.Table, pair_layers: list[PairLayer],
+                   progress: Callable[[str], None]) -> pa.Table:
+    """The review candidates, with the evidence of those found among the earlier pairs.
+    Most were in the last snapshot's review queue (a pair between two persons then).
+    The rest, pairs of one person then that a split has parted, are read from their
+    layer by row number, which reads only the row groups holding them (a remote
+    layer is searched whole)."""
+    con.register("veracity_candidates_found", candidates)
+    con.execute("""
+        CREATE TABLE veracity_wanted AS
+        SELECT t.unique_id_l, t.unique_id_r, t.layer, t.file_row_number
+        FROM veracity_candidates_found c JOIN veracity_touching t USING (unique_id_l, unique_id_r)
+        WHERE c.evidence IS NULL
+    """)
+    con.execute(f"""
+        CREATE TABLE veracity_evidence AS
+        SELECT q.unique_id_l, q.unique_id_r, any_value(q.evidence) AS evidence
+        FROM {PREVIOUS_QUEUE} q SEMI JOIN veracity_wanted USING (unique_id_l, unique_id_r)
+        GROUP BY ALL
+    """)
+    con.execute("DELETE FROM veracity_wanted w WHERE EXISTS (SELECT 1 FROM veracity_evidence e "
+                "WHERE e.unique_id_l = w.unique_id_l AND e.unique_id_r = w.unique_id_r)")
+    parted = con.execute("SELECT count(*) FROM veracity_wanted").fetchall()[0][0]
+    for i, layer in enumerate(pair_layers if parted else []):
+        if layer.file:
+            fetched = f"""
+                SELECT w.unique_id_l, w.unique_id_r, p.evidence
+                FROM read_parquet('{layer.file}', file_row_number = true) p
+                JOIN (SELECT * FROM veracity_wanted WHERE layer = {i}) w USING (file_row_number)"""
+        else:
+            fetched = f"""
+                SELECT p.unique_id_l, p.unique_id_r, p.evidence FROM {layer.relation} p
+                SEMI JOIN (SELECT * FROM veracity_wanted WHERE layer = {i}) w USING (unique_id_l, unique_id_r)"""
+        con.execute(f"INSERT INTO veracity_evidence {fetched}")
+    progress(f"read the evidence of the earlier pairs to review ({parted:,} of them parted by a split)")
+    return con.sql("""
+        SELECT c.* REPLACE (coalesce(c.evidence, e.evidence) AS evidence)
+        FROM veracity_candidates_found c LEFT JOIN veracity_evidence e USING (unique_id_l, unique_id_r)
+    """).to_arrow_table()
 
 
 def _candidates(con: duckdb.DuckDBPyConnection) -> None:

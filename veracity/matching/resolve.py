@@ -271,16 +271,20 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
 
 
 def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions: pa.Table, out_dir: str, comparisons: int,
-                   progress: Callable[[str], None] = lambda _m: None, review_pairs: str = "veracity_pairs",
+                   progress: Callable[[str], None] = lambda _m: None, review_pairs: str | None = None,
                    outside: str | None = None) -> Resolution:
     """Cluster ``veracity_nodes`` (unique_id) by ``veracity_links`` (links between
     nodes only), apply the constraints, and find the review candidates among
-    ``review_pairs``; ``veracity_pairs`` is written to ``out_dir``/match_pairs.parquet.
+    ``review_pairs`` (default: the scored pairs); ``veracity_pairs`` is written to
+    ``out_dir``/match_pairs.parquet and dropped, its memory given to clustering.
     ``outside`` (unique_id, cluster_id) holds the clusters of records that are not
     nodes but are paired with one. ``veracity_representation`` (unique_id,
     represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
     con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
+    pairs = con.execute("SELECT count(*) FROM veracity_pairs").fetchall()[0][0]
+    con.execute("DROP TABLE veracity_pairs")
+    review_pairs = review_pairs or f"read_parquet('{pairs_file}')"
     progress("wrote the scored pairs")
     clusters = cluster_pairwise_predictions_at_threshold(
         "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
@@ -296,7 +300,7 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
         f"(SELECT * FROM veracity_final_clusters UNION ALL SELECT unique_id, cluster_id FROM {outside})"
     candidates = con.sql(review_candidates_sql(review_pairs, review_clusters, DECISIONS_TABLE)).to_arrow_table()
     progress("found the review candidates")
-    pairs, links = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_pairs", "veracity_links"))
+    links = con.execute("SELECT count(*) FROM veracity_links").fetchall()[0][0]
     return Resolution(
         pairs_file=pairs_file, pairs=pairs, comparisons=comparisons, links=links, clusters=cluster_table,
         strongest_link=strongest, review_candidates=candidates,
