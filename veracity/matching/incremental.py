@@ -105,8 +105,8 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     linker = linker_for(con, records, trained, as_table=True)
     db_api = linker._db_api
     _register_term_frequencies(con, linker)
-    con.execute(f"CREATE TABLE veracity_new AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id IN (SELECT unique_id FROM veracity_to_score)")
-    con.execute(f"CREATE TABLE veracity_known AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id NOT IN (SELECT unique_id FROM veracity_to_score)")
+    con.execute(f"CREATE VIEW veracity_new AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id IN (SELECT unique_id FROM veracity_to_score)")
+    con.execute(f"CREATE VIEW veracity_known AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id NOT IN (SELECT unique_id FROM veracity_to_score)")
 
     con.execute("CREATE TABLE veracity_pairs (unique_id_l VARCHAR, unique_id_r VARCHAR, match_weight DOUBLE, "
                 "match_probability DOUBLE, evidence VARCHAR)")
@@ -161,8 +161,8 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     con.execute(f"""
         CREATE TABLE veracity_outside AS
         SELECT x.unique_id, x.person_id AS cluster_id FROM {PREVIOUS_XREF} x
-        WHERE x.unique_id NOT IN (SELECT unique_id FROM veracity_nodes)
-          AND x.unique_id IN (SELECT unique_id_l FROM veracity_review_pairs UNION ALL SELECT unique_id_r FROM veracity_review_pairs)
+        SEMI JOIN (SELECT unique_id_l AS unique_id FROM veracity_review_pairs UNION SELECT unique_id_r FROM veracity_review_pairs
+                   EXCEPT SELECT unique_id FROM veracity_nodes) USING (unique_id)
     """)
     resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress,
                                 review_pairs="veracity_review_pairs", outside="veracity_outside")
