@@ -80,7 +80,8 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
                       pair_layers: list[PairLayer], out_dir: str,
                       progress: Callable[[str], None] = lambda _m: None) -> Increment:
     """``decisions``: every reviewer's decision in force; ``new_decisions``: those made
-    since the last snapshot; ``pair_layers``: the layers of ``previous_match_pairs``, oldest first. The tables named in the module's docstring must exist in ``con``."""
+    since the last snapshot; ``pair_layers``: the layers of ``previous_match_pairs``,
+    oldest first. The tables named in the module's docstring must exist in ``con``."""
     con.register(DECISIONS_TABLE, decisions)
     con.register(NEW_DECISIONS, new_decisions)
     con.execute("CREATE TABLE veracity_to_score AS SELECT unique_id FROM veracity_changed")
