@@ -109,9 +109,9 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
                  out_dir: str) -> tuple[str, int]:
     """Write to ``out_dir``/review_queue.parquet the pairs a reviewer should look at:
     scored between the review floor and the link threshold, or above the threshold
-    but refused by a rule; returns (the file, how many pairs). ``candidates`` are the scored pairs that
-    ended in different persons and no reviewer has decided; ``xref_ids`` maps
-    unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
+    but refused by a rule; returns (the file, how many pairs). ``candidates`` are the
+    scored pairs that ended in different persons and no reviewer has decided;
+    ``xref_ids`` maps unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
     records the queue holds millions of pairs, with their evidence."""
     con.register("queue_pairs", candidates)
     con.register("queue_ids", xref_ids)

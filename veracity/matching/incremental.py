@@ -52,7 +52,7 @@ PREVIOUS_XREF = "veracity_previous_xref"
 PREVIOUS_PAIRS = "previous_match_pairs"
 PREVIOUS_QUEUE = "previous_review_queue"
 # A pair's score without its evidence: what clustering reads of the earlier pairs.
-SCORE_COLUMNS = "unique_id_l, unique_id_r, match_weight, match_probability"
+SCORE_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight", "match_probability")
 
 
 @dataclass
@@ -157,7 +157,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     """)
     con.execute(f"""
         CREATE TABLE veracity_review_pairs AS
-        SELECT * FROM veracity_pairs UNION ALL SELECT {SCORE_COLUMNS}, NULL AS evidence FROM veracity_touching
+        SELECT * FROM veracity_pairs UNION ALL SELECT {', '.join(SCORE_COLUMNS)}, NULL AS evidence FROM veracity_touching
     """)
     con.execute(f"""
         CREATE TABLE veracity_outside AS
@@ -183,7 +183,7 @@ def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> N
     ``_with_evidence`` fetches for the few a reviewer will see. Read layer by layer
     with one lookup per record id (is it affected; is its pair void: rescored now,
     or removed by a later layer), as the pairs are many."""
-    con.execute(f"CREATE TABLE veracity_touching AS SELECT {SCORE_COLUMNS}, 0 AS layer, 0::BIGINT AS file_row_number "
+    con.execute(f"CREATE TABLE veracity_touching AS SELECT {', '.join(SCORE_COLUMNS)}, 0 AS layer, 0::BIGINT AS file_row_number "
                 f"FROM {PREVIOUS_PAIRS} LIMIT 0")
     for i, layer in enumerate(pair_layers):
         removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in layer.removed_by)
@@ -198,7 +198,7 @@ def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> N
             f"(SELECT *, NULL::BIGINT AS file_row_number FROM {layer.relation})"
         con.execute(f"""
             INSERT INTO veracity_touching
-            SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS.split(', '))}, {i}, p.file_row_number FROM {source} p
+            SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS)}, {i}, p.file_row_number FROM {source} p
             LEFT JOIN veracity_pair_roles_{i} l ON l.unique_id = p.unique_id_l
             LEFT JOIN veracity_pair_roles_{i} r ON r.unique_id = p.unique_id_r
             WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)

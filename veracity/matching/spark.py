@@ -54,7 +54,7 @@ from veracity.matching.resolve import (
     review_candidates_sql,
     strongest_link_sql,
 )
-from veracity.schema import CLEAN_PERSON
+from veracity.schema import CLEAN_PERSON, MATCH_PAIRS
 from veracity.scrub.spark import spark_type, to_arrow, to_frame
 
 if TYPE_CHECKING:
@@ -66,10 +66,6 @@ if TYPE_CHECKING:
 DECISIONS_VIEW = "veracity_decisions"
 DECISION_COLUMNS = ("unique_id_l", "unique_id_r", "decision")
 
-PAIRS_SCHEMA = pa.schema([
-    ("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_weight", pa.float64()),
-    ("match_probability", pa.float64()), ("evidence", pa.string()),
-])
 LINKS_SCHEMA = pa.schema([("unique_id_l", pa.string()), ("unique_id_r", pa.string()), ("match_probability", pa.float64())])
 CLUSTERS_SCHEMA = pa.schema([("unique_id", pa.string()), ("cluster_id", pa.string())])
 STRONGEST_SCHEMA = pa.schema([("unique_id", pa.string()), ("match_probability", pa.float64())])
@@ -92,7 +88,7 @@ class SparkResolution:
 
     def collect(self, out_dir: str) -> Resolution:
         """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
-        pairs = to_arrow(self.pairs, PAIRS_SCHEMA).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+        pairs = to_arrow(self.pairs, MATCH_PAIRS.arrow_schema).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
         pairs_file = os.path.join(out_dir, "match_pairs.parquet")
         pq.write_table(pairs, pairs_file, compression="zstd")
         return Resolution(
@@ -102,7 +98,7 @@ class SparkResolution:
             links=self.links.count(),
             clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
             strongest_link=to_arrow(self.strongest_link, STRONGEST_SCHEMA),
-            review_candidates=to_arrow(self.review_candidates, PAIRS_SCHEMA),
+            review_candidates=to_arrow(self.review_candidates, MATCH_PAIRS.arrow_schema),
             representation=to_arrow(self.representation, REPRESENTATION),
             link_groups=to_arrow(self.link_groups, LINK_GROUPS_SCHEMA),
         )
