@@ -70,6 +70,14 @@ def test_a_part_of_the_graph_no_run_has_changed_keeps_its_networks_and_a_changed
     assert network_members(_edges(shuffled)) == fresh
 
 
+def test_rows_of_a_snapshot_written_before_fingerprints_are_found_again_not_carried_over():
+    gang = [(f"A{i}", f"A{j}", 3) for i in range(4) for j in range(i + 1, 4)]
+    fresh = network_members(_edges(gang))
+    older = fresh.set_column(4, "crimes_together", pa.array([99] * fresh.num_rows, pa.int64())) \
+                 .set_column(5, "graph_part", pa.array([None] * fresh.num_rows, pa.string()))
+    assert network_members(_edges(gang), older) == fresh
+
+
 @pytest.mark.parametrize(("truth", "predicted", "expected"), [
     ([0, 0, 1, 1], [0, 0, 1, 1], 1.0),
     ([0, 0, 1, 1], [1, 1, 0, 0], 1.0),

@@ -69,9 +69,8 @@ def network_members(edges: pa.Table, known: pa.Table | None = None) -> pa.Table:
     for edge in triples:
         part_edges[parts[edge[0]]].append(edge)
     reusable: dict[str, list[dict]] = defaultdict(list)
-    for row in (known.to_pylist() if known is not None else []):
-        if row.get("graph_part"):
-            reusable[row["graph_part"]].append(row)
+    for row in (known.to_pylist() if known is not None else []):  # rows written before fingerprints match none
+        reusable[row["graph_part"]].append(row)
     rows: list[dict] = []
     for part in part_edges.values():
         fingerprint = hashlib.sha256("\n".join(f"{a}\t{b}\t{w}" for a, b, w in part).encode()).hexdigest()[:16]
