@@ -158,6 +158,43 @@ def test_the_review_queue_carries_each_pairs_evidence_after_a_delta(lakes):
     assert mismatched.num_rows == 0
 
 
+def test_every_pair_carries_the_cannot_link_rules_verdict_on_its_two_records(lakes):
+    """The verdict a delta clusters the earlier pairs by, with no records read, is the
+    rules' verdict on the pair's records: after a full run and after a delta."""
+    from veracity.matching.model import CANNOT_LINK_SQL, LINK_THRESHOLD, prepare
+
+    base, after, *_ = lakes
+    for lake in (base, after):
+        con = duckdb.connect()
+        con.register("records", prepare(query(lake, "SELECT * FROM clean_person")))
+        con.register("pairs", query(lake, "SELECT * FROM match_pairs"))
+        verdicts = con.execute(f"""
+            SELECT count(*) FILTER (WHERE p.refused_by_rule AND p.match_probability >= {LINK_THRESHOLD}),
+                   count(*) FILTER (WHERE p.refused_by_rule IS DISTINCT FROM ({CANNOT_LINK_SQL})), count(*)
+            FROM pairs p JOIN records l ON l.unique_id = p.unique_id_l JOIN records r ON r.unique_id = p.unique_id_r
+        """).fetchone()
+        refused_strong, disagreeing, paired = verdicts
+        assert paired == query(lake, "SELECT count(*) FROM match_pairs").column(0)[0].as_py()
+        assert refused_strong > 0 and disagreeing == 0
+
+
+def test_a_snapshot_whose_pairs_lack_the_verdict_is_resolved_again_in_full(lakes, tmp_path):
+    """Pairs written before the verdict was kept cannot be clustered without their
+    records: the next run resolves every record, and says why."""
+    import pyarrow.parquet as pq
+
+    base, *_ = lakes
+    lake = _copy(base, tmp_path / "older")
+    for f in snapshots.read_snapshot(lake)["tables"]["match_pairs"]:
+        pq.write_table(pq.read_table(lake.path(f)).drop_columns(["refused_by_rule"]), lake.path(f))
+    generate_delta(lake, 1)
+    said: list[str] = []
+    again = run(lake, progress=said.append)
+    assert again.mode == "full"
+    assert any("match_pairs.refused_by_rule" in m for m in said)
+    assert not snapshots.missing_columns(lake, snapshots.read_snapshot(lake), "match_pairs")
+
+
 def test_the_same_batch_twice_changes_nothing(lakes, tmp_path):
     _base, after, delta, _first, _second = lakes
     lake = _copy(after, tmp_path / "again")

@@ -26,6 +26,7 @@ from veracity.lake import Lake
 from veracity.matching import golden, identity, model, model_store
 from veracity.matching.incremental import PairLayer, resolve_increment
 from veracity.matching.resolve import (
+    PAIRS_ROW_GROUP_ROWS,
     RECORDS_TABLE,
     Resolution,
     connect,
@@ -248,7 +249,7 @@ class PreviousState:
         """Why an incremental run cannot build on this snapshot, or None when it can."""
         if "batches" not in self.snapshot:
             return "it does not list the batches it holds"
-        missing = [f"{name}.{c}" for name in ("person_xref", "clean_person")
+        missing = [f"{name}.{c}" for name in ("person_xref", "clean_person", "match_pairs")
                    for c in snapshots.missing_columns(self.lake, self.snapshot, name)]
         return f"it was written without {', '.join(missing)}" if missing else None
 
@@ -542,7 +543,7 @@ def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | Non
         dataset = lake.dataset(*staged, "match_pairs", schema=MATCH_PAIRS.arrow_schema)
         with pq.ParquetWriter(pairs_file, MATCH_PAIRS.arrow_schema, compression="zstd") as writer:
             for batch in dataset.to_batches():  # streamed: the pairs are the largest table
-                writer.write_batch(batch)
+                writer.write_batch(batch, row_group_size=PAIRS_ROW_GROUP_ROWS)
         read = {name: lake.read_table(*staged, name) for name in STAGED_TABLES if name != "match_pairs"}
         resolution = Resolution(
             pairs_file=pairs_file, pairs=summary["pairs"], comparisons=summary["comparisons"], links=summary["links"],

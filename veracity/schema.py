@@ -267,6 +267,7 @@ MATCH_PAIRS = Table(
         Column("match_weight", pa.float64(), "Total match weight"),
         Column("match_probability", pa.float64(), "Match probability"),
         Column("evidence", STR, "JSON: comparison -> match weight (term-frequency adjusted); comparisons with a value missing are left out"),
+        Column("refused_by_rule", pa.bool_(), "A cannot-link rule refuses the pair: it is never linked, however high it scores"),
     ),
 )
 

@@ -51,8 +51,9 @@ NEW_DECISIONS = "veracity_new_decisions"
 PREVIOUS_XREF = "veracity_previous_xref"
 PREVIOUS_PAIRS = "previous_match_pairs"
 PREVIOUS_QUEUE = "previous_review_queue"
-# A pair's score without its evidence: what clustering reads of the earlier pairs.
-SCORE_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight", "match_probability")
+# A pair without its evidence (its score and the cannot-link rules' verdict): what
+# clustering reads of the earlier pairs.
+SCORE_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight", "match_probability", "refused_by_rule")
 
 
 @dataclass
@@ -110,8 +111,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     con.execute(f"CREATE VIEW veracity_known AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id NOT IN (SELECT unique_id FROM veracity_to_score)")
 
     con.execute("CREATE TABLE veracity_pairs (unique_id_l VARCHAR, unique_id_r VARCHAR, match_weight DOUBLE, "
-                "match_probability DOUBLE, evidence VARCHAR)")
-    con.execute(f"CREATE TABLE veracity_links AS {links_sql('(SELECT * FROM veracity_pairs LIMIT 0)', RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
+                "match_probability DOUBLE, evidence VARCHAR, refused_by_rule BOOLEAN)")
     comparisons = 0
     if scored:
         new, known = db_api.register("veracity_new"), db_api.register("veracity_known")
@@ -125,9 +125,9 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
             ordered = f"""(SELECT * REPLACE (least(unique_id_l, unique_id_r) AS unique_id_l,
                                              greatest(unique_id_l, unique_id_r) AS unique_id_r)
                            FROM {predictions.physical_name} WHERE match_probability >= {model.REVIEW_FLOOR})"""
-            con.execute(f"INSERT INTO veracity_pairs {pairs_sql(ordered, columns)}")
-            con.execute(f"INSERT INTO veracity_links {links_sql(ordered, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
+            con.execute(f"INSERT INTO veracity_pairs {pairs_sql(ordered, columns, RECORDS_TABLE)}")
             predictions.drop_table_from_database_and_remove_from_cache()
+    con.execute(f"CREATE TABLE veracity_links AS {links_sql('veracity_pairs', RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
 
     _affected(con)
     nodes, persons = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_nodes", "veracity_affected_persons"))
@@ -157,7 +157,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     """)
     con.execute(f"""
         CREATE TABLE veracity_review_pairs AS
-        SELECT * FROM veracity_pairs UNION ALL SELECT {', '.join(SCORE_COLUMNS)}, NULL AS evidence FROM veracity_touching
+        SELECT * FROM veracity_pairs UNION ALL BY NAME SELECT {', '.join(SCORE_COLUMNS)} FROM veracity_touching
     """)
     con.execute(f"""
         CREATE TABLE veracity_outside AS
@@ -250,17 +250,21 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> None:
     """``veracity_candidates``: the known records scored in their own right that share
     the key of some blocking rule with a record to score. Only these can be blocked
     with one, so scoring against them alone gives the same pairs as against all."""
+    columns = sorted({c for rule in model.PREDICTION_BLOCKING_COLUMNS for c in rule})
+    # Each column hashed once, each rule's key a hash of its columns' hashes: most
+    # columns serve several rules, and hashing the values is most of a scan's work.
+    hashed = ", ".join(f'hash("{c}") AS "hash_{c}"' for c in columns)
     keys = []
-    for i, columns in enumerate(model.PREDICTION_BLOCKING_COLUMNS):
-        key = "hash(" + ", ".join(f'"{c}"' for c in columns) + ")"
-        present = " AND ".join(f'"{c}" IS NOT NULL' for c in columns)
-        con.execute(f"CREATE TABLE veracity_keys_{i} AS SELECT DISTINCT {key} AS k FROM veracity_new_raw WHERE {present}")
+    for i, rule in enumerate(model.PREDICTION_BLOCKING_COLUMNS):
+        key = "hash(" + ", ".join(f'"hash_{c}"' for c in rule) + ")"
+        present = " AND ".join(f'"{c}" IS NOT NULL' for c in rule)
+        con.execute(f"CREATE TABLE veracity_keys_{i} AS SELECT DISTINCT {key} AS k FROM "
+                    f"(SELECT *, {hashed} FROM veracity_new_raw) WHERE {present}")
         keys.append(f"{key} IN (SELECT k FROM veracity_keys_{i})")  # a hash collision only adds a candidate
     # The keys first (a narrow read of every record), then the candidates' whole rows.
-    columns = sorted({c for rule in model.PREDICTION_BLOCKING_COLUMNS for c in rule} | {"unique_id"})
     con.execute(f"""
         CREATE TABLE veracity_candidate_ids AS
-        SELECT unique_id FROM (SELECT {', '.join(f'"{c}"' for c in columns)} FROM veracity_current) c
+        SELECT unique_id FROM (SELECT unique_id, {hashed} FROM veracity_current) c
         WHERE ({' OR '.join(keys)})
           AND c.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
           AND c.unique_id NOT IN (SELECT unique_id FROM {PREVIOUS_XREF} WHERE represented_by IS NOT NULL)
@@ -308,7 +312,7 @@ def _affected(con: duckdb.DuckDBPyConnection) -> None:
 
 def _add_node_records(con: duckdb.DuckDBPyConnection) -> None:
     """Bring the affected records not yet among the linker's records into it, prepared:
-    the constraints and the cannot-link rules read their fields."""
+    the reviewers' must-links, the constraints and the golden records read them."""
     missing = con.sql(f"""
         SELECT c.* FROM veracity_current c
         WHERE c.unique_id IN (SELECT unique_id FROM veracity_nodes)

@@ -40,6 +40,9 @@ RECORDS_TABLE = "veracity_records"
 REPRESENTATIVES_TABLE = "veracity_representatives"
 GROUP_COLUMN = "veracity_group"
 DECISIONS_TABLE = "veracity_decisions"
+# Rows per row group of the scored pairs' Parquet: a later run reads the evidence of a
+# few pairs by row number, and reads every row group holding one of them.
+PAIRS_ROW_GROUP_ROWS = 16_384
 
 
 @dataclass
@@ -175,12 +178,17 @@ def evidence_sql(columns: set[str]) -> tuple[str, str]:
     return f"'{{' || concat_ws(',', {parts}) || '}}'", weights
 
 
-def pairs_sql(predictions: str, columns: set[str]) -> str:
-    """Scored pairs with their evidence (DuckDB SQL) from a Splink predictions table with ``columns``."""
+def pairs_sql(predictions: str, columns: set[str], records: str) -> str:
+    """Scored pairs with their evidence and the cannot-link rules' verdict (DuckDB SQL)
+    from a Splink predictions table with ``columns`` over ``records``. The verdict is
+    kept with the pair, so a later run re-clustering it needs no records to link it."""
     evidence, weights = evidence_sql(columns)
     return f"""
-        SELECT unique_id_l, unique_id_r, match_weight, match_probability, {evidence} AS evidence
+        SELECT w.unique_id_l, w.unique_id_r, w.match_weight, w.match_probability, {evidence} AS evidence,
+               coalesce({model.CANNOT_LINK_SQL}, true) AS refused_by_rule
         FROM (SELECT unique_id_l, unique_id_r, match_weight, match_probability, {weights} FROM {predictions}) w
+        JOIN {records} l ON l.unique_id = w.unique_id_l
+        JOIN {records} r ON r.unique_id = w.unique_id_r
     """
 
 
@@ -207,18 +215,17 @@ def review_candidates_sql(pairs: str, clusters: str, decisions: str) -> str:
     """
 
 
-def links_sql(predictions: str, records: str, decisions: str, must_links: bool = True) -> str:
-    """Linked pairs (DuckDB SQL): scored at or above the threshold and allowed by the
-    cannot-link rules and the reviewers, plus (``must_links``) every reviewer's must-link.
+def links_sql(pairs: str, records: str, decisions: str, must_links: bool = True) -> str:
+    """Linked pairs (DuckDB SQL) among scored ``pairs`` (``pairs_sql`` rows): at or
+    above the threshold and allowed by the cannot-link rules and the reviewers, plus
+    (``must_links``) every reviewer's must-link between two of ``records``.
 
     ``decisions`` holds (unique_id_l, unique_id_r, decision) with unique_id_l < unique_id_r.
     """
     scored = f"""
         SELECT p.unique_id_l, p.unique_id_r, p.match_probability
-        FROM {predictions} p
-        JOIN {records} l ON l.unique_id = p.unique_id_l
-        JOIN {records} r ON r.unique_id = p.unique_id_r
-        WHERE p.match_probability >= {model.LINK_THRESHOLD} AND NOT ({model.CANNOT_LINK_SQL})
+        FROM {pairs} p
+        WHERE p.match_probability >= {model.LINK_THRESHOLD} AND NOT p.refused_by_rule
           AND NOT EXISTS (SELECT 1 FROM {decisions} d WHERE d.decision = 'cannot_link'
                           AND d.unique_id_l = least(p.unique_id_l, p.unique_id_r)
                           AND d.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))
@@ -261,11 +268,11 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
             warning_mode="never",
         )
         columns = set(con.sql(f"SELECT * FROM {predictions.physical_name} LIMIT 0").columns)
-        con.execute(f"INSERT INTO veracity_pairs {pairs_sql(predictions.physical_name, columns)}")
-        links = links_sql(predictions.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=chunk == 1)
-        con.execute(f"INSERT INTO veracity_links {links}")
+        con.execute(f"INSERT INTO veracity_pairs {pairs_sql(predictions.physical_name, columns, RECORDS_TABLE)}")
         predictions.drop_table_from_database_and_remove_from_cache()
         progress(f"scored slice {chunk} of {chunks} ({represented:,} records stand for the rest)")
+    # Every scored pair, those linking identical records included, with the reviewers' must-links.
+    con.execute(f"CREATE TABLE veracity_links AS {links_sql('veracity_pairs', RECORDS_TABLE, DECISIONS_TABLE)}")
     con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
     return cluster_scored(con, db_api, decisions, out_dir, comparisons, progress)
 
@@ -281,7 +288,7 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     nodes but are paired with one. ``veracity_representation`` (unique_id,
     represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
-    con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PAIRS_ROW_GROUP_ROWS})")
     pairs = con.execute("SELECT count(*) FROM veracity_pairs").fetchall()[0][0]
     con.execute("DROP TABLE veracity_pairs")
     review_pairs = review_pairs or f"read_parquet('{pairs_file}')"
@@ -345,10 +352,11 @@ def collapsed_sql(groups: str, group_links: str) -> str:
 
 
 def collapsed_pairs_sql(collapsed: str, group_pairs: str) -> str:
-    """Each represented record's pair with its representative, with its group's score
-    and evidence (DuckDB SQL over ``pairs_sql`` of the groups' pairs)."""
+    """Each represented record's pair with its representative, with its group's score,
+    evidence and verdict (DuckDB SQL over ``pairs_sql`` of the groups' pairs)."""
     return f"""
-        SELECT c.representative AS unique_id_l, c.unique_id AS unique_id_r, s.match_weight, s.match_probability, s.evidence
+        SELECT c.representative AS unique_id_l, c.unique_id AS unique_id_r, s.match_weight, s.match_probability, s.evidence,
+               s.refused_by_rule
         FROM {collapsed} c JOIN {group_pairs} s ON s.unique_id_l = c.representative
     """
 
@@ -367,8 +375,8 @@ def _link_identical_records(con: duckdb.DuckDBPyConnection, linker: Linker) -> i
 
     A group collapses when its records would link to each other: one pair of them is
     scored with the model and must pass the threshold and the cannot-link rules (a
-    name with nothing else does not). Creates ``veracity_pairs`` and ``veracity_links``
-    holding the representative-to-record pairs, and ``REPRESENTATIVES_TABLE``; returns
+    name with nothing else does not). Creates ``veracity_pairs`` holding the
+    representative-to-record pairs, and ``REPRESENTATIVES_TABLE``; returns
     (records linked to a representative, groups whose pair was scored)."""
     con.execute(f"CREATE TABLE veracity_groups AS {identical_groups_sql(RECORDS_TABLE, DECISIONS_TABLE)}")
     con.execute(f"CREATE TABLE veracity_group_pairs AS {group_pairs_sql(RECORDS_TABLE, 'veracity_groups')}")
@@ -379,12 +387,11 @@ def _link_identical_records(con: duckdb.DuckDBPyConnection, linker: Linker) -> i
         warning_mode="never",
     )
     columns = set(con.sql(f"SELECT * FROM {scored.physical_name} LIMIT 0").columns)
-    con.execute(f"CREATE TABLE veracity_group_scores AS {pairs_sql(scored.physical_name, columns)}")
-    group_links = links_sql(scored.physical_name, RECORDS_TABLE, DECISIONS_TABLE, must_links=False)
-    con.execute(f"CREATE TABLE veracity_collapsed AS {collapsed_sql('veracity_groups', f'({group_links})')}")
+    con.execute(f"CREATE TABLE veracity_group_scores AS {pairs_sql(scored.physical_name, columns, RECORDS_TABLE)}")
     scored.drop_table_from_database_and_remove_from_cache()
+    group_links = links_sql("veracity_group_scores", RECORDS_TABLE, DECISIONS_TABLE, must_links=False)
+    con.execute(f"CREATE TABLE veracity_collapsed AS {collapsed_sql('veracity_groups', f'({group_links})')}")
     con.execute(f"CREATE TABLE veracity_pairs AS {collapsed_pairs_sql('veracity_collapsed', 'veracity_group_scores')}")
-    con.execute("CREATE TABLE veracity_links AS SELECT unique_id_l, unique_id_r, match_probability FROM veracity_pairs")
     con.execute("CREATE VIEW veracity_representation AS SELECT unique_id, representative AS represented_by FROM veracity_collapsed")
     con.execute(f"CREATE TABLE {REPRESENTATIVES_TABLE} AS {representatives_sql(RECORDS_TABLE, 'veracity_collapsed')}")
     groups = con.execute("SELECT count(*) FROM veracity_group_pairs").fetchall()[0][0] // 2

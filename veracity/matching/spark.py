@@ -41,6 +41,7 @@ from veracity.matching.constraints import constrained_clusters
 from veracity.matching.golden import REPRESENTATION
 from veracity.matching.resolve import (
     GROUP_COLUMN,
+    PAIRS_ROW_GROUP_ROWS,
     RECORDS_TABLE,
     REPRESENTATIVES_TABLE,
     Resolution,
@@ -90,7 +91,7 @@ class SparkResolution:
         """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
         pairs = to_arrow(self.pairs, MATCH_PAIRS.arrow_schema).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
         pairs_file = os.path.join(out_dir, "match_pairs.parquet")
-        pq.write_table(pairs, pairs_file, compression="zstd")
+        pq.write_table(pairs, pairs_file, compression="zstd", row_group_size=PAIRS_ROW_GROUP_ROWS)
         return Resolution(
             pairs_file=pairs_file,
             pairs=pairs.num_rows,
@@ -221,8 +222,8 @@ def _link_identical_records(spark: SparkSession, linker, records_view: str, deci
         linker._db_api.register(group_pairs, table_name=f"veracity_group_pairs_{suffix}"),
         blocking_rules_to_generate_predictions=[block_on(GROUP_COLUMN)], warning_mode="never",
     ).physical_name
-    spark.sql(spark_sql(pairs_sql(scored, set(spark.table(scored).columns)))).createOrReplaceTempView(scores_view)
-    group_links = links_sql(scored, records_view, decisions_view, must_links=False)
+    spark.sql(spark_sql(pairs_sql(scored, set(spark.table(scored).columns), records_view))).createOrReplaceTempView(scores_view)
+    group_links = links_sql(scores_view, records_view, decisions_view, must_links=False)
     spark.sql(spark_sql(collapsed_sql(groups_view, f"({group_links})"))).persist().createOrReplaceTempView(collapsed_view)
     identical_pairs = spark.sql(spark_sql(collapsed_pairs_sql(collapsed_view, scores_view))).persist()
     representatives = spark.sql(spark_sql(representatives_sql(records_view, collapsed_view))).persist()
@@ -281,10 +282,12 @@ def resolve_frames(
     predictions = scoring.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
     progress(f"scored {comparisons:,} comparisons")
 
-    scored_pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns))))
+    scored_pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns), records_view))).persist()
+    scored_view = f"veracity_scored_pairs_{suffix}"
+    scored_pairs.createOrReplaceTempView(scored_view)
     pairs = identical_pairs.unionByName(scored_pairs)
     links = (
-        spark.sql(spark_sql(links_sql(predictions, records_view, decisions_view)))
+        spark.sql(spark_sql(links_sql(scored_view, records_view, decisions_view)))
         .unionByName(identical_pairs.select("unique_id_l", "unique_id_r", "match_probability"))
         .select("unique_id_l", "unique_id_r", F.col("match_probability").cast("double"))
         .persist()
