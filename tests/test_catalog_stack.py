@@ -60,6 +60,7 @@ HIVE_TYPES = {
     pa.int32(): "int",
     pa.int64(): "bigint",
     pa.float64(): "double",
+    pa.bool_(): "boolean",
     pa.date32(): "date",
     pa.timestamp("us", tz="UTC"): "timestamp",
     pa.list_(pa.string()): "array<string>",
