@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -13,6 +14,7 @@ from veracity.cli import main
 from veracity.errors import VeracityError
 from veracity.lake import Lake
 from veracity.matching.incremental import PairLayer
+from veracity.matching.model import LINK_THRESHOLD
 from veracity.pipeline import PreviousState, run
 from veracity.review import import_decisions
 from veracity.schema import REVIEW_QUEUE
@@ -47,7 +49,15 @@ def test_the_review_queue_is_published_most_uncertain_first(lake):
     assert queue.schema == REVIEW_QUEUE.arrow_schema and queue.num_rows > 0
     distances = [abs(p - 0.5) for p in queue.column("match_probability").to_pylist()]
     assert distances == sorted(distances)
-    assert set(queue.column("reason").to_pylist()) <= {"uncertain", "refused by rule"}
+    con = duckdb.connect()
+    con.register("queue", queue)
+    con.register("pairs", query(lake, "SELECT * FROM match_pairs"))
+    reasons = con.execute(f"""
+        SELECT q.reason, CASE WHEN p.match_probability < {LINK_THRESHOLD} THEN 'uncertain'
+                              WHEN p.refused_by_rule THEN 'refused by rule' ELSE 'split by a constraint' END AS expected
+        FROM queue q JOIN pairs p USING (unique_id_l, unique_id_r)""").fetchall()
+    assert len(reasons) == queue.num_rows and all(got == expected for got, expected in reasons)
+    assert {"uncertain", "refused by rule"} <= {got for got, _ in reasons}
     stats = query(lake, "SELECT review_queue FROM run_stats WHERE source_system = '*'").column(0).to_pylist()
     assert stats == [queue.num_rows]
 
@@ -87,8 +97,9 @@ def test_pairs_a_split_parts_are_queued_with_their_evidence(lake, tmp_path, monk
     assert _person(lake, records[0]) != _person(lake, records[1])
     ids = ", ".join(f"'{r}'" for r in records)
     parted = query(lake, f"""
-        SELECT count(*) FROM review_queue WHERE unique_id_l IN ({ids}) AND unique_id_r IN ({ids})""").column(0)[0].as_py()
-    assert parted >= 1
+        SELECT reason FROM review_queue WHERE unique_id_l IN ({ids}) AND unique_id_r IN ({ids})""").column(0).to_pylist()
+    assert parted and set(parted) <= {"uncertain", "split by a constraint"}
+    assert "split by a constraint" in parted  # strong pairs the reviewer's ruling cut, not refused by a rule
     assert query(lake, QUEUE_EVIDENCE_MISMATCHES).to_pylist() == []
 
 

@@ -109,7 +109,7 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
                  out_dir: str) -> tuple[str, int]:
     """Write to ``out_dir``/review_queue.parquet the pairs a reviewer should look at:
     scored between the review floor and the link threshold, or above the threshold
-    but refused by a rule; returns (the file, how many pairs). ``candidates`` are the
+    but refused by a cannot-link rule or split apart by a constraint; returns (the file, how many pairs). ``candidates`` are the
     scored pairs that ended in different persons and no reviewer has decided;
     ``xref_ids`` maps unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
     records the queue holds millions of pairs, with their evidence."""
@@ -118,7 +118,8 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
     queue = con.sql(
         f"""
         SELECT p.unique_id_l, p.unique_id_r, p.match_probability, p.match_weight,
-               CASE WHEN p.match_probability < {link_threshold} THEN 'uncertain' ELSE 'refused by rule' END AS reason,
+               CASE WHEN p.match_probability < {link_threshold} THEN 'uncertain'
+                    WHEN p.refused_by_rule THEN 'refused by rule' ELSE 'split by a constraint' END AS reason,
                il.person_id AS person_id_l, ir.person_id AS person_id_r,
                p.evidence, NULL AS decision, NULL AS reviewer, NULL AS note
         FROM queue_pairs p

@@ -201,13 +201,14 @@ PERSON_ID_HISTORY = Table(
 
 REVIEW_QUEUE = Table(
     "review_queue",
-    "Record pairs in different persons for clerical review: uncertain scores, and strong scores a rule refused",
+    "Record pairs in different persons for clerical review: uncertain scores, and strong scores a rule or a constraint kept apart",
     (
         Column("unique_id_l", STR, "Left record (SOURCE:ID)"),
         Column("unique_id_r", STR, "Right record (SOURCE:ID)"),
         Column("match_probability", pa.float64(), "Model probability"),
         Column("match_weight", pa.float64(), "Model match weight"),
-        Column("reason", STR, "'uncertain' or 'refused by rule'"),
+        Column("reason", STR, "'uncertain' (below the link threshold), 'refused by rule' (a cannot-link rule) or "
+                              "'split by a constraint' (a person never holds two PNC ids, nor two records a reviewer ruled apart)"),
         Column("person_id_l", STR, "Left record's person"),
         Column("person_id_r", STR, "Right record's person"),
         Column("evidence", STR, "JSON: comparison -> match weight, as in match_pairs"),
