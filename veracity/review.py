@@ -109,10 +109,11 @@ def review_queue(con: duckdb.DuckDBPyConnection, candidates: pa.Table, xref_ids:
                  out_dir: str) -> tuple[str, int]:
     """Write to ``out_dir``/review_queue.parquet the pairs a reviewer should look at:
     scored between the review floor and the link threshold, or above the threshold
-    but refused by a cannot-link rule or split apart by a constraint; returns (the file, how many pairs). ``candidates`` are the
-    scored pairs that ended in different persons and no reviewer has decided;
-    ``xref_ids`` maps unique_id -> person_id. Most uncertain first. Streamed to the file: at ten million
-    records the queue holds millions of pairs, with their evidence."""
+    but refused by a cannot-link rule or split apart by a constraint; returns (the
+    file, how many pairs). ``candidates`` are the scored pairs that ended in different
+    persons and no reviewer has decided; ``xref_ids`` maps unique_id -> person_id.
+    Most uncertain first. Streamed to the file: at ten million records the queue holds
+    millions of pairs, with their evidence."""
     con.register("queue_pairs", candidates)
     con.register("queue_ids", xref_ids)
     queue = con.sql(

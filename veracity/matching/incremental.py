@@ -46,6 +46,7 @@ from veracity.matching.resolve import (
     links_sql,
     pairs_sql,
 )
+from veracity.schema import MATCH_PAIRS
 
 NEW_DECISIONS = "veracity_new_decisions"
 PREVIOUS_XREF = "veracity_previous_xref"
@@ -110,8 +111,8 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     con.execute(f"CREATE VIEW veracity_new AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id IN (SELECT unique_id FROM veracity_to_score)")
     con.execute(f"CREATE VIEW veracity_known AS SELECT * FROM {RECORDS_TABLE} WHERE unique_id NOT IN (SELECT unique_id FROM veracity_to_score)")
 
-    con.execute("CREATE TABLE veracity_pairs (unique_id_l VARCHAR, unique_id_r VARCHAR, match_weight DOUBLE, "
-                "match_probability DOUBLE, evidence VARCHAR, refused_by_rule BOOLEAN)")
+    con.register("veracity_no_pairs", MATCH_PAIRS.empty())
+    con.execute("CREATE TABLE veracity_pairs AS SELECT * FROM veracity_no_pairs")
     comparisons = 0
     if scored:
         new, known = db_api.register("veracity_new"), db_api.register("veracity_known")

@@ -282,13 +282,13 @@ def resolve_frames(
     predictions = scoring.inference.predict(threshold_match_probability=model.REVIEW_FLOOR).physical_name
     progress(f"scored {comparisons:,} comparisons")
 
-    scored_pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns), records_view))).persist()
-    scored_view = f"veracity_scored_pairs_{suffix}"
-    scored_pairs.createOrReplaceTempView(scored_view)
-    pairs = identical_pairs.unionByName(scored_pairs)
+    scored_pairs = spark.sql(spark_sql(pairs_sql(predictions, set(spark.table(predictions).columns), records_view)))
+    pairs = identical_pairs.unionByName(scored_pairs).persist()
+    views = {name: f"veracity_{name}_{suffix}" for name in ("pairs", "links", "clusters")}
+    pairs.createOrReplaceTempView(views["pairs"])
+    # Every scored pair, those linking identical records included, with the reviewers' must-links.
     links = (
-        spark.sql(spark_sql(links_sql(scored_view, records_view, decisions_view)))
-        .unionByName(identical_pairs.select("unique_id_l", "unique_id_r", "match_probability"))
+        spark.sql(spark_sql(links_sql(views["pairs"], records_view, decisions_view)))
         .select("unique_id_l", "unique_id_r", F.col("match_probability").cast("double"))
         .persist()
     )
@@ -300,8 +300,7 @@ def resolve_frames(
     link_groups = clusters.select("unique_id", F.col("cluster_id").alias("link_group"))
     clusters = _constrained(spark, clusters, links, prepared, decisions).persist()
     progress("applied the cluster constraints")
-    views = {name: f"veracity_{name}_{suffix}" for name in ("pairs", "links", "clusters")}
-    for name, frame in (("pairs", pairs), ("links", links), ("clusters", clusters)):
+    for name, frame in (("links", links), ("clusters", clusters)):
         frame.createOrReplaceTempView(views[name])
     return SparkResolution(
         pairs=pairs, links=links, clusters=clusters,
