@@ -321,7 +321,8 @@ def test_records_scored_through_an_identical_record_say_so_and_are_rescored_when
 def test_the_known_records_scored_against_are_exactly_those_sharing_a_blocking_key(resolved_lake):
     """The candidates for ``predict_between``: every known record that agrees with a
     record to score on all the columns of some blocking rule, none other, and none an
-    identical record stands for."""
+    identical record stands for. Records to score that did not change (an identical
+    record stood for them) are keyed and read as they are now."""
     import duckdb
 
     from veracity.matching import incremental, model
@@ -334,13 +335,14 @@ def test_the_known_records_scored_against_are_exactly_those_sharing_a_blocking_k
     represented = {r["unique_id"] for r in rows[1::7]} - new_ids
     con = duckdb.connect()
     con.register("veracity_current", records)
-    con.register("veracity_new_raw", pa.Table.from_pylist(new, schema=records.schema))
+    con.register("veracity_changed", pa.Table.from_pylist(new[::2], schema=records.schema))  # the rest unchanged
     con.register("veracity_to_score", pa.table({"unique_id": sorted(new_ids)}))
     con.register(incremental.PREVIOUS_XREF, pa.table({
         "unique_id": [r["unique_id"] for r in rows],
         "represented_by": ["someone" if r["unique_id"] in represented else None for r in rows]}))
     incremental._candidates(con)
-    found = {u for (u,) in con.execute("SELECT unique_id FROM veracity_candidates").fetchall()}
+    found = {u for (u,) in con.execute("SELECT unique_id FROM veracity_candidate_ids").fetchall()}
+    read = con.sql("SELECT * FROM veracity_linker_records").to_arrow_table().to_pylist()
 
     def keys(row):
         return {(i, tuple(row[c] for c in cols)) for i, cols in enumerate(model.PREDICTION_BLOCKING_COLUMNS)
@@ -351,3 +353,6 @@ def test_the_known_records_scored_against_are_exactly_those_sharing_a_blocking_k
                 if r["unique_id"] not in new_ids | represented and keys(r) & wanted}
     assert len(expected) > len(new)
     assert found == expected
+    by_id = {r["unique_id"]: r for r in rows}
+    assert len(read) == len(new_ids | found)
+    assert {r["unique_id"]: r for r in read} == {u: by_id[u] for u in new_ids | found}

@@ -138,6 +138,37 @@ def test_event_participants_are_the_current_records_of_event_sources_resolved_to
     assert all(r["event_ref"] == r["source_record_id"] for r in searches)
 
 
+def test_an_event_record_delivered_again_takes_part_in_its_latest_version_only():
+    """The latest version of each record: the latest extract, then the latest batch
+    of that extract; a record delivered once stands as it is."""
+    import duckdb
+    import pyarrow as pa
+
+    from veracity.schema import EVENT_RECORD, PERSON_XREF
+
+    def at(day):
+        from datetime import UTC, datetime
+        return datetime(2026, 11, day, tzinfo=UTC)
+
+    versions = [  # (record, batch, extracted on, role)
+        ("C1", "b1", 1, "SUSPECT"), ("C1", "b2", 3, "VICTIM"), ("C1", "b3", 2, "WITNESS"),  # latest extract wins
+        ("C2", "b4", 5, "SUSPECT"), ("C2", "b5", 5, "OFFENDER"), ("C2", "b1", 5, "VICTIM"),  # a tie: latest batch
+        ("C3", "b1", 1, "ACCUSED"),
+    ]
+    event_record = pa.Table.from_pylist([
+        {"source_system": "crime", "source_record_id": r, "batch_id": b, "unique_id": f"crime:{r}", "extracted_at": at(d),
+         "event_kind": "crime", "event_ref": "E1", "participant_role": role} for r, b, d, role in versions
+    ], schema=EVENT_RECORD.arrow_schema)
+    person_xref = pa.Table.from_pylist([{"source_system": "crime", "source_record_id": r, "person_id": f"P{r}"}
+                                        for r in ("C1", "C2", "C3")], schema=PERSON_XREF.arrow_schema)
+    con = duckdb.connect()
+    con.register("event_record", event_record)
+    con.register("person_xref", person_xref)
+    assert "event_participant" not in create_views(con, {"event_participant": view_queries()["event_participant"]})
+    found = sorted(con.execute("SELECT source_record_id, person_id, participant_role FROM event_participant").fetchall())
+    assert found == [("C1", "PC1", "VICTIM"), ("C2", "PC2", "OFFENDER"), ("C3", "PC3", "ACCUSED")]
+
+
 def test_events_count_their_participants(resolved_lake):
     lake, _ = resolved_lake
     participants = rows(lake, "SELECT source_system, event_ref, person_id, event_date FROM event_participant")

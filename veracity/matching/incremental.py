@@ -97,14 +97,10 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     con.execute("CREATE TABLE veracity_rescored AS SELECT unique_id FROM veracity_to_score UNION SELECT unique_id FROM veracity_gone")
     scored, gone = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("veracity_to_score", "veracity_gone"))
     progress(f"scoring {scored:,} new or changed records against the known ones ({gone:,} earlier versions gone)")
-    con.execute("CREATE TABLE veracity_new_raw AS SELECT * FROM veracity_changed")
-    unchanged = "SELECT unique_id FROM veracity_to_score EXCEPT SELECT unique_id FROM veracity_changed"
-    if con.execute(f"SELECT count(*) FROM ({unchanged})").fetchall()[0][0]:  # a read of every record: only when needed
-        con.execute(f"INSERT INTO veracity_new_raw BY NAME SELECT c.* FROM veracity_current c SEMI JOIN ({unchanged}) USING (unique_id)")
     _candidates(con)
-    progress(f"found {con.execute('SELECT count(*) FROM veracity_candidates').fetchall()[0][0]:,} known records "
+    progress(f"found {con.execute('SELECT count(*) FROM veracity_candidate_ids').fetchall()[0][0]:,} known records "
              "sharing a blocking key with them")
-    records = con.sql("SELECT * FROM veracity_new_raw UNION ALL BY NAME SELECT * FROM veracity_candidates").to_arrow_table()
+    records = con.sql("SELECT * FROM veracity_linker_records").to_arrow_table()
     linker = linker_for(con, records, trained, as_table=True)
     db_api = linker._db_api
     _register_term_frequencies(con, linker)
@@ -248,10 +244,20 @@ def _with_evidence(con: duckdb.DuckDBPyConnection, candidates: pa.Table, pair_la
 
 
 def _candidates(con: duckdb.DuckDBPyConnection) -> None:
-    """``veracity_candidates``: the known records scored in their own right that share
-    the key of some blocking rule with a record to score. Only these can be blocked
-    with one, so scoring against them alone gives the same pairs as against all."""
+    """``veracity_linker_records``: the records to score, as they are now, and the known
+    records scored in their own right that share the key of some blocking rule with
+    one (``veracity_candidate_ids``). Only these can be blocked with a record to
+    score, so scoring against them alone gives the same pairs as against all."""
     columns = sorted({c for rule in model.PREDICTION_BLOCKING_COLUMNS for c in rule})
+    # Records to score that are not new (an identical record stood for them): their
+    # blocking columns first, their whole rows with the candidates' in one read below.
+    blocking = ", ".join(f'"{c}"' for c in columns)
+    con.execute(f"""
+        CREATE TABLE veracity_unchanged AS
+        SELECT unique_id, {blocking} FROM veracity_current
+        WHERE unique_id IN (SELECT unique_id FROM veracity_to_score EXCEPT SELECT unique_id FROM veracity_changed)
+    """)
+    to_score = f"(SELECT unique_id, {blocking} FROM veracity_changed UNION ALL SELECT * FROM veracity_unchanged)"
     # Each column hashed once, each rule's key a hash of its columns' hashes: most
     # columns serve several rules, and hashing the values is most of a scan's work.
     hashed = ", ".join(f'hash("{c}") AS "hash_{c}"' for c in columns)
@@ -260,9 +266,9 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> None:
         key = "hash(" + ", ".join(f'"hash_{c}"' for c in rule) + ")"
         present = " AND ".join(f'"{c}" IS NOT NULL' for c in rule)
         con.execute(f"CREATE TABLE veracity_keys_{i} AS SELECT DISTINCT {key} AS k FROM "
-                    f"(SELECT *, {hashed} FROM veracity_new_raw) WHERE {present}")
+                    f"(SELECT *, {hashed} FROM {to_score}) WHERE {present}")
         keys.append(f"{key} IN (SELECT k FROM veracity_keys_{i})")  # a hash collision only adds a candidate
-    # The keys first (a narrow read of every record), then the candidates' whole rows.
+    # The keys first (a narrow read of every record), then the whole rows.
     con.execute(f"""
         CREATE TABLE veracity_candidate_ids AS
         SELECT unique_id FROM (SELECT unique_id, {hashed} FROM veracity_current) c
@@ -270,7 +276,12 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> None:
           AND c.unique_id NOT IN (SELECT unique_id FROM veracity_to_score)
           AND c.unique_id NOT IN (SELECT unique_id FROM {PREVIOUS_XREF} WHERE represented_by IS NOT NULL)
     """)
-    con.execute("CREATE TABLE veracity_candidates AS SELECT c.* FROM veracity_current c SEMI JOIN veracity_candidate_ids USING (unique_id)")
+    con.execute("""
+        CREATE TABLE veracity_linker_records AS
+        SELECT * FROM veracity_changed
+        UNION ALL SELECT c.* FROM veracity_current c
+        SEMI JOIN (SELECT unique_id FROM veracity_candidate_ids UNION ALL SELECT unique_id FROM veracity_unchanged) USING (unique_id)
+    """)
 
 
 def _register_term_frequencies(con: duckdb.DuckDBPyConnection, linker) -> None:
