@@ -195,6 +195,55 @@ def test_a_snapshot_whose_pairs_lack_the_verdict_is_resolved_again_in_full(lakes
     assert not snapshots.missing_columns(lake, snapshots.read_snapshot(lake), "match_pairs")
 
 
+def _pairs(lake: Lake) -> list[dict]:
+    """Every current scored pair, keys aside."""
+    return query(lake, "SELECT * EXCLUDE (key_l, key_r) FROM match_pairs ORDER BY unique_id_l, unique_id_r").to_pylist()
+
+
+@pytest.mark.parametrize("keys", ["shared", "another engine's"])
+def test_the_earlier_pairs_are_found_alike_by_their_records_keys_and_by_their_ids(lakes, tmp_path, monkeypatch, keys):
+    """A delta finds the earlier pairs of the records it clusters again by the records'
+    integer keys. Where two records share a key (here every key is one of three), or
+    a layer's keys were hashed by another DuckDB, it reads the ids: the same state."""
+    from veracity.matching import pair_keys
+
+    base, after, *_ = lakes
+    by_key = _copy(base, tmp_path / "by_key")
+    generate_delta(by_key, 1)
+    said: list[str] = []
+    run(by_key, progress=said.append)
+    assert any("earlier pairs of the affected records (by their records' keys)" in m for m in said)
+    lake = _copy(base, tmp_path / "by_id")
+    generate_delta(lake, 1)
+    with monkeypatch.context() as patched:
+        if keys == "shared":
+            patched.setattr(pair_keys, "key_sql", lambda column: f"(hash({column}) % 3)::BIGINT")
+        else:
+            patched.setattr(pair_keys, "canary", lambda: "another DuckDB")
+        said.clear()
+        run(lake, progress=said.append)
+    assert any("earlier pairs of the affected records (by their records' ids)" in m for m in said)
+    assert _state(lake) == _state(by_key) == _state(after)
+    assert _pairs(lake) == _pairs(by_key)
+    queue = "SELECT * FROM review_queue ORDER BY unique_id_l, unique_id_r"
+    assert query(lake, queue).to_pylist() == query(by_key, queue).to_pylist()
+
+
+def test_every_pair_carries_its_records_keys(lakes):
+    """match_pairs.key_l and key_r: each record's key, after a full run and a delta."""
+    from veracity.matching import pair_keys
+
+    base, after, *_ = lakes
+    for lake in (base, after):
+        pairs = query(lake, "SELECT * FROM match_pairs")
+        assert pairs.num_rows
+        assert pairs.select(list(pair_keys.KEY_COLUMNS)).to_pylist() == pair_keys.with_keys(pairs).select(list(pair_keys.KEY_COLUMNS)).to_pylist()
+        assert pairs.column("key_l").null_count == 0
+        for f in snapshots.read_snapshot(lake)["tables"]["match_pairs"]:
+            with lake.fs.open_input_file(lake.path(f)) as handle:
+                assert pair_keys.file_usable(handle)
+
+
 def test_the_same_batch_twice_changes_nothing(lakes, tmp_path):
     _base, after, delta, _first, _second = lakes
     lake = _copy(after, tmp_path / "again")

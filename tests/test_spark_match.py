@@ -18,7 +18,7 @@ import pytest
 from tests.spark_session import local_spark
 from veracity import review, snapshots
 from veracity.lake import Lake
-from veracity.matching import model, model_store
+from veracity.matching import model, model_store, pair_keys
 from veracity.matching.resolve import connect, resolve, train
 from veracity.pipeline import current_records, scrub_stage
 from veracity.sources import load_sources
@@ -228,6 +228,14 @@ def test_glue_match_job_stages_the_spark_resolution(spark, small_lake, tmp_path,
     xref = query(small_lake, "SELECT source_system || ':' || source_record_id AS unique_id, person_id FROM person_xref")
     assert xref.num_rows == records.num_rows
     assert _partition(xref.rename_columns(["unique_id", "cluster_id"])) == _partition(local.clusters)
+    # Spark hashes otherwise: the published pairs carry DuckDB's keys of their records.
+    published = query(small_lake, "SELECT * FROM match_pairs")
+    assert published.num_rows == summary["pairs"]
+    keys = list(pair_keys.KEY_COLUMNS)
+    assert published.select(keys).to_pylist() == pair_keys.with_keys(published).select(keys).to_pylist()
+    for f in snapshots.read_snapshot(small_lake)["tables"]["match_pairs"]:
+        with small_lake.fs.open_input_file(small_lake.path(f)) as handle:
+            assert pair_keys.file_usable(handle)
     assert publish.main(["--lake", small_lake.root]) == 1  # nothing staged now
     assert "no staged match" in capsys.readouterr().err
 

@@ -23,7 +23,7 @@ from veracity import networks, review, snapshots
 from veracity.consistency import Consistency, compare_partitions
 from veracity.errors import VeracityError
 from veracity.lake import Lake
-from veracity.matching import golden, identity, model, model_store
+from veracity.matching import golden, identity, model, model_store, pair_keys
 from veracity.matching.incremental import PairLayer, resolve_increment
 from veracity.matching.resolve import (
     PAIRS_ROW_GROUP_ROWS,
@@ -250,7 +250,8 @@ class PreviousState:
         if "batches" not in self.snapshot:
             return "it does not list the batches it holds"
         missing = [f"{name}.{c}" for name in ("person_xref", "clean_person", "match_pairs")
-                   for c in snapshots.missing_columns(self.lake, self.snapshot, name)]
+                   for c in snapshots.missing_columns(self.lake, self.snapshot, name)
+                   if not (name == "match_pairs" and c in pair_keys.KEY_COLUMNS)]  # without keys, pairs are found by id
         return f"it was written without {', '.join(missing)}" if missing else None
 
     def register(self, con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
@@ -258,10 +259,15 @@ class PreviousState:
         snapshots.register(con, self.lake, self.snapshot, names, prefix="previous_")
 
     def pair_layers(self) -> list[PairLayer]:
-        """The layers of its match_pairs, as registered by ``register``, each with its file when local."""
+        """The layers of its match_pairs, as registered by ``register``, each with its
+        file when local and whether its records' keys serve this run."""
         files = self.snapshot["tables"].get("match_pairs", [])
-        return [PairLayer(relation, removed_by, self.lake.path(f) if self.lake.is_local else None)
-                for (relation, removed_by), f in zip(snapshots.layers(self.snapshot, "match_pairs", "previous_"), files, strict=True)]
+        layers = []
+        for (relation, removed_by), f in zip(snapshots.layers(self.snapshot, "match_pairs", "previous_"), files, strict=True):
+            with self.lake.fs.open_input_file(self.lake.path(f)) as handle:
+                keyed = pair_keys.file_usable(handle)
+            layers.append(PairLayer(relation, removed_by, self.lake.path(f) if self.lake.is_local else None, keyed))
+        return layers
 
     def table(self, name: str) -> pa.Table:
         return snapshots.read_table(self.lake, self.snapshot, name)
@@ -540,15 +546,15 @@ def publish_staged(lake: Lake, run_id: str | None = None, sources_dir: str | Non
         con = connect(scratch)
         records = current_records(con, lake)
         pairs_file = f"{scratch}/match_pairs.parquet"
-        dataset = lake.dataset(*staged, "match_pairs", schema=MATCH_PAIRS.arrow_schema)
-        with pq.ParquetWriter(pairs_file, MATCH_PAIRS.arrow_schema, compression="zstd") as writer:
+        dataset = lake.dataset(*staged, "match_pairs", schema=pair_keys.SCORED_SCHEMA)
+        with pq.ParquetWriter(pairs_file, pair_keys.schema(), compression="zstd") as writer:
             for batch in dataset.to_batches():  # streamed: the pairs are the largest table
-                writer.write_batch(batch, row_group_size=PAIRS_ROW_GROUP_ROWS)
+                writer.write_table(pair_keys.with_keys(batch), row_group_size=PAIRS_ROW_GROUP_ROWS)
         read = {name: lake.read_table(*staged, name) for name in STAGED_TABLES if name != "match_pairs"}
         resolution = Resolution(
             pairs_file=pairs_file, pairs=summary["pairs"], comparisons=summary["comparisons"], links=summary["links"],
             clusters=read["clusters"], strongest_link=read["strongest_link"],
-            review_candidates=read["review_candidates"].cast(MATCH_PAIRS.arrow_schema),
+            review_candidates=pair_keys.with_keys(read["review_candidates"]),
             representation=read["representation"], link_groups=read["link_groups"],
         )
         resolved = _golden_all(con, previous, run_id, trust, review.current_decisions(lake), records, resolution,

@@ -269,6 +269,8 @@ MATCH_PAIRS = Table(
         Column("match_probability", pa.float64(), "Match probability"),
         Column("evidence", STR, "JSON: comparison -> match weight (term-frequency adjusted); comparisons with a value missing are left out"),
         Column("refused_by_rule", pa.bool_(), "A cannot-link rule refuses the pair: it is never linked, however high it scores"),
+        Column("key_l", pa.int64(), "Integer key of the left record (a hash of its id), for a refresh's lookups (veracity.matching.pair_keys)"),
+        Column("key_r", pa.int64(), "Integer key of the right record"),
     ),
 )
 

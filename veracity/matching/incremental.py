@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 from splink.internals.term_frequencies import term_frequencies_for_single_column_sql
 
-from veracity.matching import model
+from veracity.matching import model, pair_keys
 from veracity.matching.resolve import (
     DECISIONS_TABLE,
     RECORDS_TABLE,
@@ -66,6 +66,7 @@ class PairLayer:
     relation: str
     removed_by: list[str]
     file: str | None = None
+    keyed: bool = False  # its records' keys (pair_keys) serve this run
 
 
 @dataclass
@@ -122,7 +123,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
             ordered = f"""(SELECT * REPLACE (least(unique_id_l, unique_id_r) AS unique_id_l,
                                              greatest(unique_id_l, unique_id_r) AS unique_id_r)
                            FROM {predictions.physical_name} WHERE match_probability >= {model.REVIEW_FLOOR})"""
-            con.execute(f"INSERT INTO veracity_pairs {pairs_sql(ordered, columns, RECORDS_TABLE)}")
+            con.execute(f"INSERT INTO veracity_pairs BY NAME {pairs_sql(ordered, columns, RECORDS_TABLE)}")
             predictions.drop_table_from_database_and_remove_from_cache()
     con.execute(f"CREATE TABLE veracity_links AS {links_sql('veracity_pairs', RECORDS_TABLE, DECISIONS_TABLE, must_links=False)}")
 
@@ -133,8 +134,9 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     progress("read the affected records")
     # The earlier pairs still valid that reach an affected record: those among them
     # are clustered again, the others may be review candidates.
-    _touching(con, pair_layers)
-    progress(f"found {con.execute('SELECT count(*) FROM veracity_touching').fetchall()[0][0]:,} earlier pairs of the affected records")
+    by_key = _touching(con, pair_layers)
+    progress(f"found {con.execute('SELECT count(*) FROM veracity_touching').fetchall()[0][0]:,} earlier pairs of the affected records "
+             f"(by their records' {'keys' if by_key else 'ids'})")
     among_nodes = """(SELECT * FROM veracity_touching
                       WHERE unique_id_l IN (SELECT unique_id FROM veracity_nodes)
                         AND unique_id_r IN (SELECT unique_id FROM veracity_nodes))"""
@@ -174,32 +176,95 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     )
 
 
-def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> None:
+def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> bool:
     """``veracity_touching``: the earlier pairs, still valid, with an affected record:
     their scores and where each lies (layer, row number), not their evidence, which
     ``_with_evidence`` fetches for the few a reviewer will see. Read layer by layer
-    with one lookup per record id (is it affected; is its pair void: rescored now,
-    or removed by a later layer), as the pairs are many."""
+    with one lookup per record (is it affected; is its pair void: rescored now, or
+    removed by a later layer), as the pairs are many: by the records' integer keys
+    where a layer has them, by their ids where it has not or two records share a
+    key. Whether the keys served."""
     con.execute(f"CREATE TABLE veracity_touching AS SELECT {', '.join(SCORE_COLUMNS)}, 0 AS layer, 0::BIGINT AS file_row_number "
                 f"FROM {PREVIOUS_PAIRS} LIMIT 0")
+    keyed = [i for i, layer in enumerate(pair_layers) if layer.keyed]
+    if keyed and not _touching_by_key(con, pair_layers, keyed):
+        keyed = []
     for i, layer in enumerate(pair_layers):
-        removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in layer.removed_by)
-        con.execute(f"""
-            CREATE TABLE veracity_pair_roles_{i} AS
-            SELECT unique_id, bool_or(node) AS node, bool_or(void) AS void FROM (
+        if i not in keyed:
+            con.execute(f"""
+                INSERT INTO veracity_touching
+                SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS)}, {i}, p.file_row_number
+                FROM {_layer_source(layer)} p
+                {_roles_join(con, layer, i, "unique_id", "unique_id_l", "unique_id_r")}
+            """)
+    return bool(keyed)
+
+
+def _layer_source(layer: PairLayer) -> str:
+    """A layer's pairs with their row numbers in its file (null when read otherwise)."""
+    return f"read_parquet('{layer.file}', file_row_number = true)" if layer.file else \
+        f"(SELECT *, NULL::BIGINT AS file_row_number FROM {layer.relation})"
+
+
+def _roles_join(con: duckdb.DuckDBPyConnection, layer: PairLayer, i: int, by: str, left: str, right: str) -> str:
+    """The joins and filter keeping a layer's pairs (``p``) that touch an affected record
+    and are not void, matching each record's ``by`` (its id, or its key) from the
+    pair's ``left`` and ``right`` columns: one lookup per record, for the pairs are many."""
+    record = "unique_id" if by == "unique_id" else f"{pair_keys.key_sql('unique_id')} AS {by}"
+    removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in layer.removed_by)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE veracity_pair_roles_{i} AS
+        SELECT {by}, bool_or(node) AS node, bool_or(void) AS void FROM (
+            SELECT {record}, node, void FROM (
                 SELECT unique_id, true AS node, false AS void FROM veracity_nodes
-                UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed})
-            GROUP BY unique_id
-        """)
-        source = f"read_parquet('{layer.file}', file_row_number = true)" if layer.file else \
-            f"(SELECT *, NULL::BIGINT AS file_row_number FROM {layer.relation})"
+                UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed}))
+        GROUP BY {by}
+    """)
+    return f"""LEFT JOIN veracity_pair_roles_{i} l ON l.{by} = p.{left}
+               LEFT JOIN veracity_pair_roles_{i} r ON r.{by} = p.{right}
+               WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)"""
+
+
+def _touching_by_key(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer], keyed: list[int]) -> bool:
+    """The touching pairs of the ``keyed`` layers, found by their records' keys, into
+    ``veracity_touching`` with their ids; False (nothing added) when a key these pairs
+    or the affected records use is shared by two records, or is no current record's."""
+    scores = [c for c in SCORE_COLUMNS if c not in ("unique_id_l", "unique_id_r")]
+    con.execute(f"CREATE TABLE veracity_touching_keys AS SELECT key_l, key_r, {', '.join(scores)}, 0 AS layer, "
+                f"0::BIGINT AS file_row_number FROM {PREVIOUS_PAIRS} LIMIT 0")
+    for i in keyed:
         con.execute(f"""
-            INSERT INTO veracity_touching
-            SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS)}, {i}, p.file_row_number FROM {source} p
-            LEFT JOIN veracity_pair_roles_{i} l ON l.unique_id = p.unique_id_l
-            LEFT JOIN veracity_pair_roles_{i} r ON r.unique_id = p.unique_id_r
-            WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)
+            INSERT INTO veracity_touching_keys
+            SELECT p.key_l, p.key_r, {', '.join(f"p.{c}" for c in scores)}, {i}, p.file_row_number
+            FROM {_layer_source(pair_layers[i])} p
+            {_roles_join(con, pair_layers[i], i, "key", "key_l", "key_r")}
         """)
+    # Every record a pair of a layer may name: current then, or removed since.
+    removed = "".join(f" UNION ALL SELECT key FROM {keys}" for keys in sorted({k for i in keyed for k in pair_layers[i].removed_by}))
+    con.execute(f"""
+        CREATE TABLE veracity_key_ids AS
+        SELECT DISTINCT key, unique_id FROM (
+            SELECT {pair_keys.key_sql('unique_id')} AS key, unique_id FROM (
+                SELECT unique_id FROM {PREVIOUS_XREF} UNION ALL SELECT unique_id FROM veracity_nodes
+                UNION ALL SELECT unique_id FROM veracity_rescored{removed}))
+        WHERE key IN (SELECT key_l FROM veracity_touching_keys UNION SELECT key_r FROM veracity_touching_keys
+                      {"".join(f" UNION SELECT key FROM veracity_pair_roles_{i}" for i in keyed)})
+    """)
+    shared, unknown = con.execute("""
+        SELECT (SELECT count(*) - count(DISTINCT key) FROM veracity_key_ids),
+               (SELECT count(*) FROM veracity_touching_keys
+                WHERE key_l NOT IN (SELECT key FROM veracity_key_ids) OR key_r NOT IN (SELECT key FROM veracity_key_ids))
+    """).fetchall()[0]
+    if shared or unknown:
+        return False
+    con.execute(f"""
+        INSERT INTO veracity_touching
+        SELECT l.unique_id, r.unique_id, {', '.join(f"t.{c}" for c in scores)}, t.layer, t.file_row_number
+        FROM veracity_touching_keys t
+        JOIN veracity_key_ids l ON l.key = t.key_l
+        JOIN veracity_key_ids r ON r.key = t.key_r
+    """)
+    return True
 
 
 def _with_evidence(con: duckdb.DuckDBPyConnection, candidates: pa.Table, pair_layers: list[PairLayer],

@@ -25,7 +25,7 @@ from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from veracity.errors import ConfigError
-from veracity.matching import model
+from veracity.matching import model, pair_keys
 from veracity.matching.constraints import constrained_clusters
 
 # Blocked pairs each EM session trains on (Splink samples records to about this many).
@@ -288,7 +288,8 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     nodes but are paired with one. ``veracity_representation`` (unique_id,
     represented_by) is returned as it is."""
     pairs_file = os.path.join(out_dir, "match_pairs.parquet")
-    con.execute(f"COPY veracity_pairs TO '{pairs_file}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PAIRS_ROW_GROUP_ROWS})")
+    con.execute(f"COPY ({pair_keys.keyed_pairs_sql('veracity_pairs')}) TO '{pairs_file}' "
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PAIRS_ROW_GROUP_ROWS}, {pair_keys.copy_options()})")
     pairs = con.execute("SELECT count(*) FROM veracity_pairs").fetchall()[0][0]
     con.execute("DROP TABLE veracity_pairs")
     review_pairs = review_pairs or f"read_parquet('{pairs_file}')"

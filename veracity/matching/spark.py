@@ -36,7 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from veracity.lake import Lake
-from veracity.matching import model
+from veracity.matching import model, pair_keys
 from veracity.matching.constraints import constrained_clusters
 from veracity.matching.golden import REPRESENTATION
 from veracity.matching.resolve import (
@@ -55,7 +55,7 @@ from veracity.matching.resolve import (
     review_candidates_sql,
     strongest_link_sql,
 )
-from veracity.schema import CLEAN_PERSON, MATCH_PAIRS
+from veracity.schema import CLEAN_PERSON
 from veracity.scrub.spark import spark_type, to_arrow, to_frame
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ class SparkResolution:
 
     def collect(self, out_dir: str) -> Resolution:
         """A ``Resolution`` on the driver, the pairs written to ``out_dir``/match_pairs.parquet."""
-        pairs = to_arrow(self.pairs, MATCH_PAIRS.arrow_schema).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+        # Spark hashes otherwise than DuckDB: the records' keys are added here.
+        pairs = pair_keys.with_keys(to_arrow(self.pairs, pair_keys.SCORED_SCHEMA)).sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
         pairs_file = os.path.join(out_dir, "match_pairs.parquet")
         pq.write_table(pairs, pairs_file, compression="zstd", row_group_size=PAIRS_ROW_GROUP_ROWS)
         return Resolution(
@@ -99,7 +100,7 @@ class SparkResolution:
             links=self.links.count(),
             clusters=to_arrow(self.clusters, CLUSTERS_SCHEMA),
             strongest_link=to_arrow(self.strongest_link, STRONGEST_SCHEMA),
-            review_candidates=to_arrow(self.review_candidates, MATCH_PAIRS.arrow_schema),
+            review_candidates=pair_keys.with_keys(to_arrow(self.review_candidates, pair_keys.SCORED_SCHEMA)),
             representation=to_arrow(self.representation, REPRESENTATION),
             link_groups=to_arrow(self.link_groups, LINK_GROUPS_SCHEMA),
         )
