@@ -52,6 +52,20 @@ def _edges(edges: list[tuple[str, str, int]]) -> pa.Table:
     return pa.table({name: [e[k] for e in edges] for k, name in enumerate(("a", "b", "crimes"))})
 
 
+def test_parts_are_found_however_their_edges_are_ordered_and_no_edges_make_no_networks():
+    """A chain whose nodes are named against its order still forms one part (the
+    labels need several passes to meet), beside a separate triangle."""
+    chain = [(f"N{i:02d}", f"N{i + 1:02d}", 2) for i in range(20)][::-1]
+    triangle = [("T1", "T2", 3), ("T2", "T3", 3), ("T1", "T3", 3)]
+    edges = chain + triangle
+    members = network_members(pa.table({name: [e[k] for e in edges] for k, name in enumerate(("a", "b", "crimes"))}))
+    parts = {r["graph_part"] for r in members.to_pylist() if r["person_id"].startswith("N")}
+    assert len(parts) == 1 and {r["person_id"] for r in members.to_pylist()} >= {"T1", "T2", "T3", "N00", "N20"}
+    assert {r["graph_part"] for r in members.to_pylist() if r["person_id"].startswith("T")}.isdisjoint(parts)
+    empty = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string()), "crimes": pa.array([], pa.int64())})
+    assert network_members(empty).num_rows == 0
+
+
 def test_a_part_of_the_graph_no_run_has_changed_keeps_its_networks_and_a_changed_one_is_found_again():
     gang = lambda p, n: [(f"{p}{i}", f"{p}{j}", 3) for i in range(n) for j in range(i + 1, n)]  # noqa: E731
     before = network_members(_edges(gang("A", 4) + gang("B", 4)))

@@ -25,8 +25,9 @@ from collections import defaultdict
 
 import duckdb
 import networkx as nx
+import numpy as np
 import pyarrow as pa
-from networkx.utils import UnionFind
+import pyarrow.compute as pc
 
 from veracity.schema import NETWORK_MEMBER
 
@@ -61,13 +62,11 @@ def network_members(edges: pa.Table, known: pa.Table | None = None) -> pa.Table:
     a part whose fingerprint is among ``known`` (an earlier snapshot's rows) keeps its
     rows, as Louvain would find them again: it is seeded and reads each part in a
     fixed order. Only the parts a run has changed are split into communities again."""
-    triples = sorted(zip(*(edges.column(c).to_pylist() for c in ("a", "b", "crimes")), strict=True))
-    parts = UnionFind()
-    for a, b, _crimes in triples:
-        parts.union(a, b)
-    part_edges: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    for edge in triples:
-        part_edges[parts[edge[0]]].append(edge)
+    edges = edges.take(pc.sort_indices(edges, [("a", "ascending"), ("b", "ascending")]))
+    part_edges: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+    triples = zip(*(edges.column(c).to_pylist() for c in ("a", "b", "crimes")), strict=True)
+    for part, edge in zip(_parts(edges).tolist(), triples, strict=True):
+        part_edges[part].append(edge)
     reusable: dict[str, list[dict]] = defaultdict(list)
     for row in (known.to_pylist() if known is not None else []):  # rows written before fingerprints match none
         reusable[row["graph_part"]].append(row)
@@ -77,6 +76,25 @@ def network_members(edges: pa.Table, known: pa.Table | None = None) -> pa.Table:
         rows += reusable.get(fingerprint) or _communities(part, fingerprint)
     rows.sort(key=lambda r: (r["network_id"], r["person_id"]))
     return pa.Table.from_pylist(rows, schema=NETWORK_MEMBER.arrow_schema)
+
+
+def _parts(edges: pa.Table) -> np.ndarray:
+    """For each edge, the connected part of the graph it lies in (a node's index). The
+    smallest index of each part spreads along the edges, each node then taking its
+    label's label, until nothing changes: a few passes, each over every edge at once."""
+    nodes = pc.unique(pa.chunked_array(edges.column("a").chunks + edges.column("b").chunks, type=edges.schema.field("a").type))
+    a = pc.index_in(edges.column("a"), nodes).to_numpy()
+    b = pc.index_in(edges.column("b"), nodes).to_numpy()
+    label = np.arange(len(nodes))
+    while True:
+        lowest = np.minimum(label[a], label[b])
+        spread = label.copy()
+        np.minimum.at(spread, a, lowest)
+        np.minimum.at(spread, b, lowest)
+        spread = spread[spread]
+        if np.array_equal(spread, label):
+            return label[a]
+        label = spread
 
 
 def _communities(part: list[tuple[str, str, int]], fingerprint: str) -> list[dict]:
