@@ -426,6 +426,12 @@ def _changes(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: dict) -> None
         CREATE TABLE veracity_last_deleted AS
         SELECT source_system || ':' || source_record_id AS unique_id, max(extracted_at) AS deleted_at FROM deletions GROUP BY ALL
     """)
+    # The snapshot's versions of the records delivered or deleted since: one read of its records.
+    con.execute("""
+        CREATE TABLE veracity_prior AS
+        SELECT unique_id, extracted_at, batch_id FROM previous_clean_person
+        WHERE unique_id IN (SELECT unique_id FROM delivered_clean_person UNION ALL SELECT unique_id FROM veracity_last_deleted)
+    """)
     con.execute("""
         CREATE TABLE veracity_changed AS
         WITH latest AS (
@@ -435,12 +441,12 @@ def _changes(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: dict) -> None
         SELECT l.* FROM latest l
         LEFT JOIN veracity_last_deleted d USING (unique_id)
         WHERE (d.deleted_at IS NULL OR d.deleted_at < l.extracted_at)
-          AND NOT EXISTS (SELECT 1 FROM previous_clean_person p WHERE p.unique_id = l.unique_id
+          AND NOT EXISTS (SELECT 1 FROM veracity_prior p WHERE p.unique_id = l.unique_id
                           AND (p.extracted_at, p.batch_id) >= (l.extracted_at, l.batch_id))
     """)
     con.execute("""
         CREATE TABLE veracity_gone AS
-        SELECT p.unique_id FROM previous_clean_person p
+        SELECT p.unique_id FROM veracity_prior p
         LEFT JOIN veracity_last_deleted d USING (unique_id)
         WHERE p.unique_id IN (SELECT unique_id FROM veracity_changed) OR d.deleted_at >= p.extracted_at
     """)

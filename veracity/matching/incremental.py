@@ -191,12 +191,7 @@ def _touching(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer]) -> b
         keyed = []
     for i, layer in enumerate(pair_layers):
         if i not in keyed:
-            con.execute(f"""
-                INSERT INTO veracity_touching
-                SELECT {', '.join(f"p.{c}" for c in SCORE_COLUMNS)}, {i}, p.file_row_number
-                FROM {_layer_source(layer)} p
-                {_roles_join(con, layer, i, "unique_id", "unique_id_l", "unique_id_r")}
-            """)
+            _insert_touching(con, layer, i, "unique_id", "unique_id_l", "unique_id_r", SCORE_COLUMNS, "veracity_touching")
     return bool(keyed)
 
 
@@ -206,10 +201,14 @@ def _layer_source(layer: PairLayer) -> str:
         f"(SELECT *, NULL::BIGINT AS file_row_number FROM {layer.relation})"
 
 
-def _roles_join(con: duckdb.DuckDBPyConnection, layer: PairLayer, i: int, by: str, left: str, right: str) -> str:
-    """The joins and filter keeping a layer's pairs (``p``) that touch an affected record
-    and are not void, matching each record's ``by`` (its id, or its key) from the
-    pair's ``left`` and ``right`` columns: one lookup per record, for the pairs are many."""
+def _insert_touching(con: duckdb.DuckDBPyConnection, layer: PairLayer, i: int, by: str, left: str, right: str,
+                     columns: tuple[str, ...], into: str) -> None:
+    """Insert into ``into`` the ``columns`` (then the layer and file_row_number) of
+    layer ``i``'s pairs that touch an affected record and are not void, matching each
+    record's ``by`` (its id, or its key) from the pair's ``left`` and ``right``
+    columns: one lookup per record, for the pairs are many. The pairs touching an
+    affected record are found first: they are few, and only they are looked up
+    again for void records."""
     record = "unique_id" if by == "unique_id" else f"{pair_keys.key_sql('unique_id')} AS {by}"
     removed = "".join(f" UNION ALL SELECT key, false, true FROM {keys}" for keys in layer.removed_by)
     con.execute(f"""
@@ -220,9 +219,20 @@ def _roles_join(con: duckdb.DuckDBPyConnection, layer: PairLayer, i: int, by: st
                 UNION ALL SELECT unique_id, false, true FROM veracity_rescored{removed}))
         GROUP BY {by}
     """)
-    return f"""LEFT JOIN veracity_pair_roles_{i} l ON l.{by} = p.{left}
-               LEFT JOIN veracity_pair_roles_{i} r ON r.{by} = p.{right}
-               WHERE (l.node OR r.node) AND NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)"""
+    affected = f"(SELECT {by} FROM veracity_pair_roles_{i} WHERE node)"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE veracity_reaching AS
+        SELECT {", ".join(f"p.{c}" for c in columns)}, p.file_row_number FROM {_layer_source(layer)} p
+        WHERE p.{left} IN {affected} OR p.{right} IN {affected}
+    """)
+    con.execute(f"""
+        INSERT INTO {into}
+        SELECT {", ".join(f"p.{c}" for c in columns)}, {i}, p.file_row_number FROM veracity_reaching p
+        LEFT JOIN veracity_pair_roles_{i} l ON l.{by} = p.{left}
+        LEFT JOIN veracity_pair_roles_{i} r ON r.{by} = p.{right}
+        WHERE NOT coalesce(l.void, false) AND NOT coalesce(r.void, false)
+    """)
+    con.execute("DROP TABLE veracity_reaching")
 
 
 def _touching_by_key(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer], keyed: list[int]) -> bool:
@@ -233,12 +243,7 @@ def _touching_by_key(con: duckdb.DuckDBPyConnection, pair_layers: list[PairLayer
     con.execute(f"CREATE TABLE veracity_touching_keys AS SELECT key_l, key_r, {', '.join(scores)}, 0 AS layer, "
                 f"0::BIGINT AS file_row_number FROM {PREVIOUS_PAIRS} LIMIT 0")
     for i in keyed:
-        con.execute(f"""
-            INSERT INTO veracity_touching_keys
-            SELECT p.key_l, p.key_r, {', '.join(f"p.{c}" for c in scores)}, {i}, p.file_row_number
-            FROM {_layer_source(pair_layers[i])} p
-            {_roles_join(con, pair_layers[i], i, "key", "key_l", "key_r")}
-        """)
+        _insert_touching(con, pair_layers[i], i, "key", "key_l", "key_r", ("key_l", "key_r", *scores), "veracity_touching_keys")
     # Every record a pair of a layer may name: current then, or removed since.
     removed = "".join(f" UNION ALL SELECT key FROM {keys}" for keys in sorted({k for i in keyed for k in pair_layers[i].removed_by}))
     con.execute(f"""
