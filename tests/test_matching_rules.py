@@ -61,6 +61,22 @@ def test_a_person_never_holds_two_pnc_ids():
     assert out["e"] == "2"  # clusters without a conflict are untouched
 
 
+@pytest.mark.parametrize("ruled", [("a", "d"), ("b", "d"), ("d", "b")])
+def test_records_ruled_apart_stay_apart_however_deep_in_their_groups(ruled):
+    """A chain a-b-c-d in one cluster and a reviewer's ruling that a (or b) and d are
+    apart: the link that would join them is refused, the ruled record a group's
+    root or joined to it before."""
+    from veracity.matching.constraints import constrained_clusters
+
+    clusters = pa.table({"unique_id": list("abcde"), "cluster_id": ["1"] * 4 + ["2"]})
+    links = pa.table({"unique_id_l": ["c", "b", "a"], "unique_id_r": ["d", "c", "b"], "match_probability": [0.99, 0.97, 0.98]})
+    ids = pa.table({"unique_id": list("abcde"), "pnc_id": pa.array([None] * 5, pa.string())})
+    apart = pa.table({"unique_id_l": [ruled[0]], "unique_id_r": [ruled[1]]})
+    out = dict(zip(*constrained_clusters(clusters, links, ids, apart).to_pydict().values(), strict=True))
+    assert out["a"] == out["b"] != out["c"] == out["d"]  # b-c (0.97) is the link that would join the two
+    assert out["e"] == "2"
+
+
 def test_resolved_persons_hold_at_most_one_pnc(resolved_lake):
     from veracity.sql import query
 

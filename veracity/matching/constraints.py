@@ -43,6 +43,7 @@ def constrained_clusters(clusters: pa.Table, links: pa.Table, identifiers: pa.Ta
     parent = {u: u for u in cluster_of}
     held = {u: ({pnc[u]} if u in pnc else set()) for u in cluster_of}
     group = {u: {u} for u in cluster_of}
+    ruled = {u: ({u} if u in apart else set()) for u in cluster_of}  # a group's members a reviewer ruled apart from someone
 
     def root(u: str) -> str:
         while parent[u] != u:
@@ -58,15 +59,24 @@ def constrained_clusters(clusters: pa.Table, links: pa.Table, identifiers: pa.Ta
         a, b = root(left), root(right)
         if a == b or len(held[a] | held[b]) > 1:
             continue
-        if any(apart[u] & group[b] for u in group[a] if u in apart):
+        if any(apart[u] & group[b] for u in ruled[a]):
             continue
         if b < a:
             a, b = b, a
         parent[b] = a
-        held[a] |= held.pop(b)
-        group[a] |= group.pop(b)
+        for sets in (held, group, ruled):
+            sets[a] = _union(sets[a], sets.pop(b))
     new_ids = [
         f"{cid}/{root(uid)}" if cid in conflicted else cid
         for uid, cid in zip(clusters.column("unique_id").to_pylist(), clusters.column("cluster_id").to_pylist(), strict=True)
     ]
     return pa.table({"unique_id": clusters.column("unique_id"), "cluster_id": pa.array(new_ids, pa.string())})
+
+
+def _union(one: set, other: set) -> set:
+    """Both sets as one, the smaller added to the larger: merging groups costs what
+    the smaller holds, however large a group grows."""
+    if len(one) < len(other):
+        one, other = other, one
+    one |= other
+    return one
