@@ -102,6 +102,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
     progress(f"found {con.execute('SELECT count(*) FROM veracity_candidate_ids').fetchall()[0][0]:,} known records "
              "sharing a blocking key with them")
     records = con.sql("SELECT * FROM veracity_linker_records").to_arrow_table()
+    con.execute("DROP TABLE veracity_linker_records")  # the linker keeps its own copy
     linker = linker_for(con, records, trained, as_table=True)
     db_api = linker._db_api
     _register_term_frequencies(con, linker)

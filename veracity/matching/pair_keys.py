@@ -64,12 +64,7 @@ def with_keys(pairs: pa.Table | pa.RecordBatch) -> pa.Table:
     return con.sql(keyed_pairs_sql("veracity_scored_pairs")).to_arrow_table().cast(schema())
 
 
-def usable(metadata: dict[bytes, bytes] | None) -> bool:
-    """Whether a pairs file with this (Parquet key-value) metadata holds keys a reader
-    may use: written by a DuckDB that hashes as this one does."""
-    return (metadata or {}).get(METADATA_KEY.encode()) == canary().encode()
-
-
 def file_usable(handle) -> bool:
-    """``usable`` for the pairs file open in ``handle``."""
-    return usable(pq.read_schema(handle).metadata)
+    """Whether the pairs file open in ``handle`` holds keys a reader may use: written
+    by a DuckDB that hashes as this one does (its Parquet key-value metadata)."""
+    return (pq.read_schema(handle).metadata or {}).get(METADATA_KEY.encode()) == canary().encode()
