@@ -24,6 +24,15 @@ def test_bytes_json_and_listing_round_trip(lake):
     assert lake.list_dirs("nowhere") == [] and not lake.exists("nowhere")
 
 
+def test_total_size_counts_every_file_under_a_folder_at_any_depth(lake):
+    lake.write_bytes(b"abc", "landing", "crime", "b1", "x.csv")
+    lake.write_bytes(b"defgh", "landing", "crime", "b1", "sub", "y.csv")
+    lake.write_bytes(b"ij", "landing", "custody", "b2", "z.csv")
+    assert lake.total_size("landing", "crime", "b1") == 8
+    assert lake.total_size("landing") == 10
+    assert lake.total_size("nowhere") == 0
+
+
 def test_tables_from_a_file_or_a_directory(lake):
     lake.write_table(pa.table({"n": [1, 2]}), "t", "a.parquet")
     lake.write_table(pa.table({"n": [3]}), "t", "sub", "b.parquet")

@@ -4,11 +4,13 @@ import boto3
 import pyarrow.compute as pc
 import pytest
 
+from veracity import pipeline
 from veracity.errors import VeracityError
 from veracity.evaluate import evaluate
 from veracity.lake import Lake
-from veracity.pipeline import run
+from veracity.pipeline import run, scrub_stage
 from veracity.snapshots import read_snapshot
+from veracity.sources import load_sources
 from veracity.sql import query
 from veracity.synthetic import generate
 
@@ -68,6 +70,48 @@ def test_same_data_gives_same_person_ids(tmp_path, resolved_lake):
     run(other)
     sql = "SELECT source_system, source_record_id, person_id FROM person_xref ORDER BY 1, 2"
     assert query(other, sql).equals(query(lake, sql))
+
+
+def _scrubbed(lake: Lake) -> dict[str, list[dict]]:
+    """Every file the scrub wrote (the clean and quarantine zones, the ledger), each
+    table's rows in a stable order; the ledger without its processing time."""
+    out = {}
+    for zone in ("clean", "quarantine"):
+        for table in lake.list_dirs(zone):
+            rows = lake.read_table(zone, table).to_pylist()
+            out[f"{zone}/{table}"] = sorted(rows, key=repr)
+    out["ledger"] = sorted(repr({k: v for k, v in e.items() if k != "processed_at"}) for e in pipeline.batch_ledger.ledger(lake))
+    return out
+
+
+def test_batches_scrub_alike_in_worker_processes_and_in_this_one(tmp_path, monkeypatch):
+    lakes = {}
+    for workers in (1, 2):
+        lakes[workers] = Lake.open(str(tmp_path / str(workers)), create=True)
+        generate(lakes[workers], 60, seed=3)
+    pools = []
+    real_context = pipeline.multiprocessing.get_context
+    monkeypatch.setattr(pipeline.multiprocessing, "get_context", lambda *a: pools.append(a) or real_context(*a))
+    stats = {w: scrub_stage(lake, load_sources(), lambda _m: None, workers=w) for w, lake in lakes.items()}
+    assert len(pools) == 1  # the second ran its batches in two worker processes
+    assert stats[1] == stats[2] and sum(s.batches for s in stats[1].values()) > 1
+    assert _scrubbed(lakes[1]) == _scrubbed(lakes[2]) and _scrubbed(lakes[1])["clean/clean_person"]
+
+
+@pytest.mark.parametrize("threshold, pooled", [(pipeline.PARALLEL_SCRUB_BYTES, False), (1, True)])
+def test_worker_processes_start_only_when_the_landed_batches_are_big_enough_to_repay_them(tmp_path, monkeypatch,
+                                                                                           threshold, pooled):
+    lake = Lake.open(str(tmp_path), create=True)
+    generate(lake, 60, seed=3)
+    assert lake.total_size("landing") < pipeline.PARALLEL_SCRUB_BYTES
+    pools = []
+    real_context = pipeline.multiprocessing.get_context
+    monkeypatch.setattr(pipeline.multiprocessing, "get_context", lambda *a: pools.append(a) or real_context(*a))
+    monkeypatch.setattr(pipeline.multiprocessing, "cpu_count", lambda: 2)
+    monkeypatch.setattr(pipeline, "PARALLEL_SCRUB_BYTES", threshold)
+    stats = scrub_stage(lake, load_sources(), lambda _m: None)
+    assert bool(pools) == pooled
+    assert sum(s.records_clean for s in stats.values()) > 0
 
 
 def test_unknown_source_is_quarantined_not_lost(tmp_path):

@@ -130,6 +130,11 @@ class Lake:
     def size(self, *parts: str) -> int:
         return self.fs.get_file_info(self.path(*parts)).size or 0
 
+    def total_size(self, *parts: str) -> int:
+        """Bytes in the files under a folder, at any depth (0 when it does not exist)."""
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
+        return sum(i.size or 0 for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
+
     def copy(self, source: tuple[str, ...], target: tuple[str, ...]) -> None:
         """Copy one object within the lake (server-side on S3)."""
         self.fs.create_dir(posixpath.dirname(self.path(*target)), recursive=True)

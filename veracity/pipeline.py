@@ -98,10 +98,17 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
+# Starting a worker process (its interpreter and imports) takes about as long as
+# scrubbing several megabytes in this one: below this much landed, a run of small
+# batches is quicker scrubbed here.
+PARALLEL_SCRUB_BYTES = 16 << 20
+
+
 def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress, workers: int | None = None,
                 batches: list[batch_ledger.Batch] | None = None) -> dict[str, ScrubStats]:
     """Scrub every landed batch not yet in the ledger (or those of ``batches`` that are
-    not), batches in parallel processes."""
+    not), batches in parallel processes when ``workers`` (by default: up to two, once
+    the batches hold ``PARALLEL_SCRUB_BYTES``) is more than one."""
     landed = batch_ledger.landed_batches(lake)
     if not landed:
         raise VeracityError(f"no batches in {lake.display('landing')}: generate or land extracts first")
@@ -112,7 +119,9 @@ def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress
         landed = batches
     todo = [b for b in landed if not batch_ledger.processed(lake, b)]
     jobs = [(lake.uri, b.source, b.batch_id, sources[b.source].path if b.source in sources else None) for b in todo]
-    workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
+    if workers is None:
+        landed_bytes = sum(lake.total_size("landing", b.source, b.batch_id) for b in todo)
+        workers = min(2, multiprocessing.cpu_count()) if landed_bytes >= PARALLEL_SCRUB_BYTES else 1
     stats: dict[str, ScrubStats] = {}
     if workers <= 1 or len(jobs) <= 1:
         outcomes = map(scrub_job, jobs)
