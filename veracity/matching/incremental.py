@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
-from splink.internals.term_frequencies import term_frequencies_for_single_column_sql
 
 from veracity.matching import model, pair_keys
 from veracity.matching.resolve import (
@@ -356,17 +355,28 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _register_term_frequencies(con: duckdb.DuckDBPyConnection, linker) -> None:
-    """Term frequencies counted over every current record (Splink's own SQL), as a full
-    run counts them, for the linker over the records to score and their candidates."""
+    """Term frequencies over every current record, as Splink counts them in a full run
+    (``term_frequencies_for_single_column_sql``: a value's records over the records
+    with a value), for the linker over the records to score and their candidates.
+    Every column is counted in one read of the records (grouping sets), as reading
+    them is most of the work."""
     db_api = linker._db_api
     columns = linker._settings_obj._term_frequency_columns
-    # One read of every record for all the columns, then Splink's SQL over it.
-    con.execute(f"CREATE TABLE veracity_tf_values AS SELECT {', '.join(c.name for c in columns)} FROM veracity_current")
-    for column in columns:
-        name = column.name.strip('"')
-        con.execute(f"CREATE TABLE veracity_tf_{name} AS {term_frequencies_for_single_column_sql(column, 'veracity_tf_values')}")
+    con.execute(f"""
+        CREATE TABLE veracity_tf_counts AS
+        SELECT {', '.join(c.name for c in columns)},
+               {', '.join(f'grouping({c.name}) = 0 AS counted_{i}' for i, c in enumerate(columns))}, count(*) AS records
+        FROM veracity_current GROUP BY GROUPING SETS ({', '.join(f'({c.name})' for c in columns)})
+    """)
+    for i, column in enumerate(columns):
+        name = column.unquote().name
+        con.execute(f"""
+            CREATE TABLE veracity_tf_{name} AS
+            SELECT {column.name}, CAST(records AS DOUBLE) / sum(records) OVER () AS {column.tf_name}
+            FROM veracity_tf_counts WHERE counted_{i} AND {column.name} IS NOT NULL
+        """)
         linker.table_management.register_term_frequency_lookup(db_api.register(f"veracity_tf_{name}"), name)
-    con.execute("DROP TABLE veracity_tf_values")
+    con.execute("DROP TABLE veracity_tf_counts")
 
 
 def _affected(con: duckdb.DuckDBPyConnection) -> None:
@@ -402,4 +412,10 @@ def _add_node_records(con: duckdb.DuckDBPyConnection) -> None:
           AND c.unique_id NOT IN (SELECT unique_id FROM {RECORDS_TABLE})
     """).to_arrow_table()
     con.register("veracity_missing_nodes", model.prepare(missing))
-    con.execute(f"INSERT INTO {RECORDS_TABLE} BY NAME SELECT * FROM veracity_missing_nodes")
+    # A new table in its place: appending Arrow rows to a DuckDB table takes several
+    # times as long as building a table from both.
+    con.execute(f"""CREATE TABLE veracity_records_grown AS
+                    SELECT * FROM {RECORDS_TABLE} UNION ALL BY NAME SELECT * FROM veracity_missing_nodes""")
+    con.execute(f"DROP TABLE {RECORDS_TABLE}")
+    con.execute(f"ALTER TABLE veracity_records_grown RENAME TO {RECORDS_TABLE}")
+    con.unregister("veracity_missing_nodes")
