@@ -117,3 +117,15 @@ def test_the_run_publishes_networks_that_recover_the_planted_ones(resolved_lake)
         assert next(r for r in members if r["person_id"] == top[0])["associates"] == best
     recovery = evaluate(lake).networks
     assert recovery["planted_networks"] >= 1 and recovery["adjusted_rand_index"] >= 0.9
+
+
+def test_each_node_is_labelled_with_the_smallest_node_of_its_part():
+    import numpy as np
+
+    from veracity.graph import components
+
+    # 0-3-5 and 1-4 joined through edges in any order, 2 and 6 alone; a long chain 7..99.
+    a = np.array([5, 4, 3] + list(range(99, 7, -1)))
+    b = np.array([3, 1, 0] + list(range(98, 6, -1)))
+    assert components(100, a, b).tolist() == [0, 1, 2, 0, 1, 0, 6] + [7] * 93
+    assert components(3, np.array([], dtype=int), np.array([], dtype=int)).tolist() == [0, 1, 2]

@@ -128,3 +128,35 @@ def test_duckdb_works_in_its_share_of_the_memory_setting_and_a_bad_setting_is_re
         monkeypatch.setenv("VERACITY_DUCKDB_MEMORY", bad)
         with pytest.raises(ConfigError, match="not an amount of memory"):
             limit_memory(con)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_records_are_clustered_as_splinks_connected_components_cluster_them(seed):
+    """Each node's cluster is the smallest id a chain of links at the threshold reaches,
+    as Splink names it: long chains, nodes with no link, links below the threshold
+    and links named in either order included."""
+    import random
+
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    rng = random.Random(seed)
+    ids = [f"{rng.choice(['custody', 'crime', 'pnd'])}:{rng.randrange(10**6)}" for _ in range(3000)]
+    ids = sorted(set(ids), key=lambda _u: rng.random())
+    links = [(ids[i], ids[i + 1], 0.999) for i in range(0, 600)]  # one chain of 601 records
+    links += [(rng.choice(ids), rng.choice(ids), rng.choice([0.2, 0.97, 0.999, 1.0])) for _ in range(1800)]
+    links = [(a, b, p) for a, b, p in links if a != b]
+    con = duckdb.connect()
+    con.register("nodes", pa.table({"unique_id": ids}))
+    con.register("links", pa.table({"unique_id_l": [a for a, _b, _p in links], "unique_id_r": [b for _a, b, _p in links],
+                                    "match_probability": [p for _a, _b, p in links]}))
+    con.execute("CREATE VIEW veracity_nodes AS SELECT * FROM nodes")
+    con.execute("CREATE VIEW veracity_links AS SELECT * FROM links")
+    resolve._connected_clusters(con)
+    ours = dict(con.execute("SELECT unique_id, cluster_id FROM veracity_clusters").fetchall())
+    splinks = cluster_pairwise_predictions_at_threshold("nodes", "links", DuckDBAPI(connection=con), "unique_id",
+                                                        threshold_match_probability=model.LINK_THRESHOLD)
+    expected = dict(con.execute(f"SELECT unique_id, cluster_id FROM {splinks.physical_name}").fetchall())
+    assert ours == expected and len(ours) == len(ids)
+    assert 1 < len(set(ours.values())) < len(ids)
+    assert len({ours[u] for u in ids[:601]}) == 1 and ours[ids[600]] <= min(ids[:601])  # the chain is one cluster

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from veracity.graph import components
 from veracity.schema import NETWORK_MEMBER
 
 # Roles, as scrubbed (upper case), that make a participant one of a crime's offenders.
@@ -79,22 +80,11 @@ def network_members(edges: pa.Table, known: pa.Table | None = None) -> pa.Table:
 
 
 def _parts(edges: pa.Table) -> np.ndarray:
-    """For each edge, the connected part of the graph it lies in (a node's index). The
-    smallest index of each part spreads along the edges, each node then taking its
-    label's label, until nothing changes: a few passes, each over every edge at once."""
+    """For each edge, the connected part of the graph it lies in (a node's index)."""
     nodes = pc.unique(pa.chunked_array(edges.column("a").chunks + edges.column("b").chunks, type=edges.schema.field("a").type))
     a = pc.index_in(edges.column("a"), nodes).to_numpy()
     b = pc.index_in(edges.column("b"), nodes).to_numpy()
-    label = np.arange(len(nodes))
-    while True:
-        lowest = np.minimum(label[a], label[b])
-        spread = label.copy()
-        np.minimum.at(spread, a, lowest)
-        np.minimum.at(spread, b, lowest)
-        spread = spread[spread]
-        if np.array_equal(spread, label):
-            return label[a]
-        label = spread
+    return components(len(nodes), a, b)[a]
 
 
 def _communities(part: list[tuple[str, str, int]], fingerprint: str) -> list[dict]:

@@ -164,7 +164,7 @@ def resolve_increment(con: duckdb.DuckDBPyConnection, trained: dict, decisions: 
         SEMI JOIN (SELECT unique_id_l AS unique_id FROM veracity_review_pairs UNION SELECT unique_id_r FROM veracity_review_pairs
                    EXCEPT SELECT unique_id FROM veracity_nodes) USING (unique_id)
     """)
-    resolution = cluster_scored(con, db_api, decisions, out_dir, comparisons, progress,
+    resolution = cluster_scored(con, decisions, out_dir, comparisons, progress,
                                 review_pairs="veracity_review_pairs", outside="veracity_outside")
     resolution = replace(resolution, review_candidates=_with_evidence(con, resolution.review_candidates, pair_layers, progress))
     return Increment(

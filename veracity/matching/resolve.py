@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
-from splink.clustering import cluster_pairwise_predictions_at_threshold
 
+from veracity import graph
 from veracity.errors import ConfigError
 from veracity.matching import model, pair_keys
 from veracity.matching.constraints import constrained_clusters
@@ -247,7 +248,6 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     honouring the reviewers' ``decisions`` (unique_id_l, unique_id_r, decision).
     Writes the scored pairs to ``out_dir``/match_pairs.parquet."""
     linker = linker_for(con, records, trained)
-    db_api = linker._db_api
     con.register(DECISIONS_TABLE, decisions)
     identical, groups = _link_identical_records(con, linker)
     progress(f"linked {identical:,} records identical to another in every compared field")
@@ -274,10 +274,10 @@ def resolve(con: duckdb.DuckDBPyConnection, records: pa.Table, trained: dict, de
     # Every scored pair, those linking identical records included, with the reviewers' must-links.
     con.execute(f"CREATE TABLE veracity_links AS {links_sql('veracity_pairs', RECORDS_TABLE, DECISIONS_TABLE)}")
     con.execute(f"CREATE VIEW veracity_nodes AS SELECT unique_id FROM {RECORDS_TABLE}")
-    return cluster_scored(con, db_api, decisions, out_dir, comparisons, progress)
+    return cluster_scored(con, decisions, out_dir, comparisons, progress)
 
 
-def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions: pa.Table, out_dir: str, comparisons: int,
+def cluster_scored(con: duckdb.DuckDBPyConnection, decisions: pa.Table, out_dir: str, comparisons: int,
                    progress: Callable[[str], None] = lambda _m: None, review_pairs: str | None = None,
                    outside: str | None = None) -> Resolution:
     """Cluster ``veracity_nodes`` (unique_id) by ``veracity_links`` (links between
@@ -294,11 +294,7 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
     con.execute("DROP TABLE veracity_pairs")
     review_pairs = review_pairs or f"read_parquet('{pairs_file}')"
     progress("wrote the scored pairs")
-    clusters = cluster_pairwise_predictions_at_threshold(
-        "veracity_nodes", "veracity_links", db_api, "unique_id", threshold_match_probability=model.LINK_THRESHOLD
-    )
-    con.execute(f"CREATE TABLE veracity_clusters AS SELECT unique_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters.physical_name}")
-    clusters.drop_table_from_database_and_remove_from_cache()
+    _connected_clusters(con)
     progress("clustered")
     cluster_table = _constrained(con, decisions)
     con.register("veracity_final_clusters", cluster_table)
@@ -315,6 +311,31 @@ def cluster_scored(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, decisions:
         representation=con.sql("SELECT unique_id, represented_by FROM veracity_representation").to_arrow_table(),
         link_groups=con.sql("SELECT unique_id, cluster_id AS link_group FROM veracity_clusters").to_arrow_table(),
     )
+
+
+def _connected_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    """``veracity_clusters`` (unique_id, cluster_id): each of ``veracity_nodes`` with
+    the records a chain of ``veracity_links`` at the threshold joins it to, named by
+    their smallest unique_id (as Splink's connected components name them). The nodes
+    are numbered in id order, so the parts are found over integers."""
+    con.execute("""CREATE TABLE veracity_node_numbers AS
+                   SELECT unique_id, (row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS n FROM veracity_nodes""")
+    edges = con.execute(f"""
+        SELECT l.n AS a, r.n AS b FROM veracity_links k
+        JOIN veracity_node_numbers l ON l.unique_id = k.unique_id_l
+        JOIN veracity_node_numbers r ON r.unique_id = k.unique_id_r
+        WHERE k.match_probability >= {model.LINK_THRESHOLD}
+    """).fetchnumpy()
+    nodes = con.execute("SELECT count(*) FROM veracity_node_numbers").fetchall()[0][0]
+    smallest = graph.components(nodes, np.asarray(edges["a"]), np.asarray(edges["b"]))
+    con.register("veracity_smallest", pa.table({"n": np.arange(nodes, dtype=smallest.dtype), "smallest": smallest}))
+    con.execute("""
+        CREATE TABLE veracity_clusters AS
+        SELECT m.unique_id, c.unique_id AS cluster_id FROM veracity_node_numbers m
+        JOIN veracity_smallest s USING (n) JOIN veracity_node_numbers c ON c.n = s.smallest
+    """)
+    con.unregister("veracity_smallest")
+    con.execute("DROP TABLE veracity_node_numbers")
 
 
 def identical_groups_sql(records: str, decisions: str) -> str:
