@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
 
-from veracity import graph
 from veracity.errors import ConfigError
 from veracity.matching import model, pair_keys
 from veracity.matching.constraints import constrained_clusters
@@ -318,6 +316,10 @@ def _connected_clusters(con: duckdb.DuckDBPyConnection) -> None:
     the records a chain of ``veracity_links`` at the threshold joins it to, named by
     their smallest unique_id (as Splink's connected components name them). The nodes
     are numbered in id order, so the parts are found over integers."""
+    import numpy as np  # here: the search Lambda imports this module, and its bundle has no numpy
+
+    from veracity import graph
+
     con.execute("""CREATE TABLE veracity_node_numbers AS
                    SELECT unique_id, (row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS n FROM veracity_nodes""")
     edges = con.execute(f"""
