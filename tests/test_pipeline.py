@@ -1,5 +1,7 @@
 """End to end: synthetic extracts in, golden persons out, on a local and an s3:// lake."""
 
+import types
+
 import boto3
 import pyarrow.compute as pc
 import pytest
@@ -84,14 +86,22 @@ def _scrubbed(lake: Lake) -> dict[str, list[dict]]:
     return out
 
 
-def test_batches_scrub_alike_in_worker_processes_and_in_this_one(tmp_path, monkeypatch):
+@pytest.fixture
+def pools(monkeypatch) -> list:
+    """The process pools the scrub starts, one entry each (the pipeline module's own
+    view of multiprocessing is replaced, so other modules' pools are not counted)."""
+    started = []
+    real = pipeline.multiprocessing
+    monkeypatch.setattr(pipeline, "multiprocessing", types.SimpleNamespace(
+        get_context=lambda *a: started.append(a) or real.get_context(*a), cpu_count=real.cpu_count))
+    return started
+
+
+def test_batches_scrub_alike_in_worker_processes_and_in_this_one(tmp_path, pools):
     lakes = {}
     for workers in (1, 2):
         lakes[workers] = Lake.open(str(tmp_path / str(workers)), create=True)
         generate(lakes[workers], 60, seed=3)
-    pools = []
-    real_context = pipeline.multiprocessing.get_context
-    monkeypatch.setattr(pipeline.multiprocessing, "get_context", lambda *a: pools.append(a) or real_context(*a))
     stats = {w: scrub_stage(lake, load_sources(), lambda _m: None, workers=w) for w, lake in lakes.items()}
     assert len(pools) == 1  # the second ran its batches in two worker processes
     assert stats[1] == stats[2] and sum(s.batches for s in stats[1].values()) > 1
@@ -99,14 +109,11 @@ def test_batches_scrub_alike_in_worker_processes_and_in_this_one(tmp_path, monke
 
 
 @pytest.mark.parametrize("threshold, pooled", [(pipeline.PARALLEL_SCRUB_BYTES, False), (1, True)])
-def test_worker_processes_start_only_when_the_landed_batches_are_big_enough_to_repay_them(tmp_path, monkeypatch,
+def test_worker_processes_start_only_when_the_landed_batches_are_big_enough_to_repay_them(tmp_path, monkeypatch, pools,
                                                                                            threshold, pooled):
     lake = Lake.open(str(tmp_path), create=True)
     generate(lake, 60, seed=3)
     assert lake.total_size("landing") < pipeline.PARALLEL_SCRUB_BYTES
-    pools = []
-    real_context = pipeline.multiprocessing.get_context
-    monkeypatch.setattr(pipeline.multiprocessing, "get_context", lambda *a: pools.append(a) or real_context(*a))
     monkeypatch.setattr(pipeline.multiprocessing, "cpu_count", lambda: 2)
     monkeypatch.setattr(pipeline, "PARALLEL_SCRUB_BYTES", threshold)
     stats = scrub_stage(lake, load_sources(), lambda _m: None)

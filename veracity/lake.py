@@ -132,8 +132,7 @@ class Lake:
 
     def total_size(self, *parts: str) -> int:
         """Bytes in the files under a folder, at any depth (0 when it does not exist)."""
-        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
-        return sum(i.size or 0 for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
+        return sum(i.size or 0 for i in self._list(parts, recursive=True) if i.type == pafs.FileType.File)
 
     def copy(self, source: tuple[str, ...], target: tuple[str, ...]) -> None:
         """Copy one object within the lake (server-side on S3)."""
@@ -146,8 +145,8 @@ class Lake:
     def list_files(self, *parts: str) -> list[str]:
         return sorted(i.base_name for i in self._list(parts) if i.type == pafs.FileType.File)
 
-    def _list(self, parts: tuple[str, ...]) -> list[pafs.FileInfo]:
-        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True)
+    def _list(self, parts: tuple[str, ...], recursive: bool = False) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=recursive)
         return self.fs.get_file_info(selector)
 
     def read_bytes(self, *parts: str) -> bytes:

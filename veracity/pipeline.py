@@ -119,9 +119,9 @@ def scrub_stage(lake: Lake, sources: dict[str, SourceConfig], progress: Progress
         landed = batches
     todo = [b for b in landed if not batch_ledger.processed(lake, b)]
     jobs = [(lake.uri, b.source, b.batch_id, sources[b.source].path if b.source in sources else None) for b in todo]
-    if workers is None:
-        landed_bytes = sum(lake.total_size("landing", b.source, b.batch_id) for b in todo)
-        workers = min(2, multiprocessing.cpu_count()) if landed_bytes >= PARALLEL_SCRUB_BYTES else 1
+    if workers is None:  # sized only when there is more than one batch to share out
+        worth_it = len(jobs) > 1 and sum(lake.total_size("landing", b.source, b.batch_id) for b in todo) >= PARALLEL_SCRUB_BYTES
+        workers = min(2, multiprocessing.cpu_count()) if worth_it else 1
     stats: dict[str, ScrubStats] = {}
     if workers <= 1 or len(jobs) <= 1:
         outcomes = map(scrub_job, jobs)
